@@ -1,0 +1,229 @@
+"""``Fit``: the posterior of a model, reported in the shape of lavaan's parameter table."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_rent.backend.layout import Layout
+from bayes_rent.backend.marginal import PriorGroup, element_draws, priors_table
+from bayes_rent.diagnostics import ConvergenceReport, check_convergence
+from bayes_rent.identification import align_signs
+from bayes_rent.measures import reliability_table, validity_table
+from bayes_rent.observed import ObservedMoments
+from bayes_rent.results.defined import defined_draws
+from bayes_rent.results.effects import effects_table
+from bayes_rent.results.standardized import r2, standardized_summary
+from bayes_rent.results.summary import SUMMARY_COLUMNS as _SUMMARY_COLUMNS
+from bayes_rent.results.summary import summarize_draws
+
+if TYPE_CHECKING:
+    from bayes_rent.model import Model
+
+_TABLE_KEYS = ["lhs", "op", "rhs", "label"]
+
+
+def parameter_names(partable: pd.DataFrame) -> list[str]:
+    """Readable names of the rows, ``lhs op rhs`` as lavaan prints them."""
+    return [
+        f"{a} {o} {b}".strip() if o != "~1" else f"{a} ~1"
+        for a, o, b in partable[["lhs", "op", "rhs"]].itertuples(index=False)
+    ]
+
+
+class Fit:
+    """A fitted model: posterior draws, parameter table and diagnostics.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        The sampler's output; the posterior also holds ``parameters`` (every row of the
+        parameter table per draw, dim ``parameter``), after sign alignment under ``std_lv``.
+    partable : pandas.DataFrame
+        The parameter table that was fitted (after any marker change).
+    convergence : ConvergenceReport
+        R-hat, ESS, divergences and stuck chains.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Model,
+        partable: pd.DataFrame,
+        layout: Layout,
+        groups: list[PriorGroup],
+        idata: az.InferenceData,
+        data: pd.DataFrame,
+        moments: ObservedMoments,
+        sampler: str,
+    ) -> None:
+        self.model = model
+        self.partable = partable
+        self.layout = layout
+        self.groups = groups
+        self.idata = idata
+        self.data = data
+        self.moments = moments
+        self.sampler = sampler
+        draws = self.parameter_draws
+        self.idata.posterior["parameters"] = draws.rename({"par": "parameter"}).assign_coords(
+            parameter=parameter_names(self.partable.loc[self.partable["op"] != ":="])
+        ).drop_vars([c for c in ("id",) if c in draws.coords])
+        self.convergence = self._check_convergence()
+
+    # ------------------------------------------------------------------ draws
+    @cached_property
+    def parameter_draws(self) -> xr.DataArray:
+        """Every parameter-table row (except ``:=``) per draw: dims ``(chain, draw, par)``.
+
+        ``par`` holds the table's ``id``. Variances are variances (SD²), covariances are
+        covariances. Under ``std_lv`` the draws are sign-aligned.
+        """
+        elements = element_draws(self.idata.posterior, self.groups, len(self.layout.elements))
+        rows = self.layout.row_values(elements)
+        if self.model.std_lv:
+            rows = align_signs(self.partable, rows)
+        keep = (self.partable["op"] != ":=").to_numpy()
+        post = self.idata.posterior
+        return xr.DataArray(
+            rows[..., keep],
+            dims=("chain", "draw", "par"),
+            coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                    "par": self.partable["id"].to_numpy()[keep]},
+        )
+
+    @cached_property
+    def matrices(self) -> xr.Dataset:
+        """Model matrices per draw, labelled (all-y LISREL form).
+
+        ``Lambda (chain, draw, observed, latent)``, ``B`` and ``Psi`` ``(chain, draw, latent,
+        latent_col)`` with B[i, j] the direct effect of j on i, ``Theta (chain, draw,
+        observed, observed_col)``, ``nu (chain, draw, observed)``, ``alpha (chain, draw,
+        latent)``; the ``latent`` dim carries a boolean ``phantom`` coordinate.
+        """
+        full = np.zeros(self.parameter_draws.shape[:2] + (len(self.partable),))
+        keep = (self.partable["op"] != ":=").to_numpy()
+        full[..., keep] = self.parameter_draws.values
+        mats = self.layout.matrices(full)
+        lat, obs = self.layout.latent, self.layout.observed
+        coords = {
+            "chain": self.parameter_draws["chain"].values,
+            "draw": self.parameter_draws["draw"].values,
+            "observed": obs, "observed_col": obs, "latent": lat, "latent_col": lat,
+        }
+        dims = {
+            "Lambda": ("observed", "latent"), "B": ("latent", "latent_col"),
+            "Psi": ("latent", "latent_col"), "Theta": ("observed", "observed_col"),
+            "nu": ("observed",), "alpha": ("latent",),
+        }
+        ds = xr.Dataset(
+            {k: (("chain", "draw") + d, mats[k]) for k, d in dims.items()}, coords=coords
+        )
+        return ds.assign_coords(phantom=("latent", self.layout.phantom))
+
+    # ------------------------------------------------------------------ tables
+    def summary(self, hdi_prob: float = 0.9) -> pd.DataFrame:
+        """One row per parameter, in the shape of lavaan's parameter table.
+
+        Parameters
+        ----------
+        hdi_prob : float
+            Mass of the highest-density interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lhs, op, rhs, label, free, mean, sd, hdi_low, hdi_high, r_hat,
+            ess_bulk``; fixed parameters are kept and marked ``free == False``.
+
+        Examples
+        --------
+        >>> fit.summary().query("op == '~'")  # doctest: +SKIP
+        """
+        stats = summarize_draws(self.parameter_draws, "par", hdi_prob=hdi_prob)
+        pt = self.partable.loc[self.partable["op"] != ":="].set_index("id")
+        table = pt[_TABLE_KEYS + ["free"]].join(stats)
+        return table.reset_index(drop=True)
+
+    def standardized(self, kind: str = "std_all", hdi_prob: float = 0.9) -> pd.DataFrame:
+        """The standardized solution, same rows and columns as :meth:`summary`.
+
+        Parameters
+        ----------
+        kind : {"std_all", "std_lv"}
+            lavaan's definitions: ``std_lv`` scales by the latent SDs, ``std_all`` by the
+            observed SDs too.
+        hdi_prob : float
+            Mass of the highest-density interval.
+        """
+        return standardized_summary(
+            self.matrices, self.partable, self.parameter_draws, kind=kind, hdi_prob=hdi_prob
+        )
+
+    def effects(
+        self, *, hdi_prob: float = 0.9, rope: float | tuple[float, float] | None = None,
+        via: list[list[str]] | None = None, standardized: bool = False,
+    ) -> pd.DataFrame:
+        """Direct, indirect and total effects between the model's variables, per draw.
+
+        Columns ``from, to, kind, via, mean, sd, hdi_low, hdi_high, p_direction`` (and
+        ``p_rope`` with ``rope``); specific indirect effects through each mediator chain.
+        """
+        return effects_table(
+            self.matrices, hdi_prob=hdi_prob, rope=rope, via=via, standardized=standardized
+        )
+
+    def defined(self, hdi_prob: float = 0.9) -> pd.DataFrame:
+        """The ``:=`` parameters of the syntax, evaluated per draw and summarized."""
+        draws = defined_draws(self.partable, self.parameter_draws)
+        if draws.sizes.get("defined", 0) == 0:
+            return pd.DataFrame(columns=["name", "expression"] + list(_SUMMARY_COLUMNS))
+        stats = summarize_draws(draws, "defined", hdi_prob=hdi_prob)
+        rows = self.partable.loc[self.partable["op"] == ":=", ["lhs", "rhs"]]
+        expr = dict(zip(rows["lhs"], rows["rhs"], strict=True))
+        stats.insert(0, "expression", [expr.get(n, "") for n in stats.index])
+        return stats.rename_axis("name").reset_index()
+
+    def r2(self, hdi_prob: float = 0.9) -> pd.DataFrame:
+        """R² of every endogenous variable (lavaan's definition), summarized per variable."""
+        return summarize_draws(r2(self.matrices), "variable", hdi_prob=hdi_prob).reset_index()
+
+    def reliability(self, hdi_prob: float = 0.9, seed: int | None = None) -> pd.DataFrame:
+        """Per construct: Cronbach's alpha, composite reliability (omega) and AVE."""
+        return reliability_table(
+            self.matrices, self.partable, self.data, hdi_prob=hdi_prob, seed=seed
+        )
+
+    def validity(self, hdi_prob: float = 0.9) -> pd.DataFrame:
+        """HTMT and the Fornell–Larcker comparison, with posterior probabilities."""
+        return validity_table(self.matrices, self.partable, self.data, hdi_prob=hdi_prob)
+
+    @property
+    def priors(self) -> pd.DataFrame:
+        """The prior actually used for every free parameter."""
+        return priors_table(self.layout, self.groups)
+
+    def _check_convergence(self) -> ConvergenceReport:
+        free = self.partable.loc[self.partable["op"] != ":=", "free"].to_numpy()
+        draws = self.parameter_draws.isel(par=np.flatnonzero(free))
+        names = [n for n, f in zip(parameter_names(self.partable.loc[
+            self.partable["op"] != ":="]), free, strict=True) if f]
+        stats = summarize_draws(draws, "par")
+        stats.index = names
+        stats_div = self.idata.sample_stats.get("diverging")
+        divergences = int(stats_div.sum()) if stats_div is not None else 0
+        return check_convergence(stats, draws.values, names, divergences)
+
+    def __repr__(self) -> str:
+        post = self.idata.posterior
+        return (
+            f"<bayes_rent.Fit: {int(self.partable['free'].sum())} free parameters, "
+            f"{self.moments.n_total} respondents, {post.sizes['chain']} chains × "
+            f"{post.sizes['draw']} draws ({self.sampler}); "
+            f"{'converged' if self.convergence.converged else 'NOT CONVERGED'}>"
+        )

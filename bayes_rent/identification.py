@@ -1,0 +1,155 @@
+"""Identification: choosing scale markers, and resolving loading signs under ``std_lv``.
+
+*Marker variables.* lavaan fixes the first loading of every factor to 1. In a Likert inventory
+the first item of a factor is often reverse-keyed; fixing a loading that is really negative to
++1 forces every other loading of the factor negative and traps the sampler between modes. Before
+fitting, each automatic marker is checked against the other indicators of its factor, and a
+marker that correlates negatively with them is replaced by the first indicator that does not.
+
+*Sign alignment.* With ``std_lv=True`` the likelihood is unchanged when a factor and all its
+loadings change sign, so each factor has two mirror-image modes. As blavaan does, every draw is
+brought to the mode where the factor's first loading is positive: the factor's loadings, and each
+path, covariance and mean that touches it, are multiplied by the sign. A row touching factors f
+and g is multiplied by s_f·s_g, so the implied covariance matrix of every draw is unchanged.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from bayes_rent.partable import latent_variables
+
+
+class MarkerWarning(UserWarning):
+    """A factor's marker item was replaced because it runs against the factor."""
+
+
+def check_markers(partable: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """Move a factor's marker when the marker item correlates negatively with its other items.
+
+    Parameters
+    ----------
+    partable : pandas.DataFrame
+        Parameter table with marker identification (first loading fixed to 1).
+    data : pandas.DataFrame
+        Observed data (numeric).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same table, or a copy with the marker moved (and a :class:`MarkerWarning`).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from bayes_rent.partable import build_partable
+    >>> rng = np.random.default_rng(0); f = rng.normal(size=200)
+    >>> d = pd.DataFrame({"x1": -f + rng.normal(size=200), "x2": f + rng.normal(size=200),
+    ...                   "x3": f + rng.normal(size=200)})
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):
+    ...     pt = check_markers(build_partable("f =~ x1 + x2 + x3"), d)
+    >>> pt.loc[pt.op == "=~", ["rhs", "free"]].values.tolist()
+    [['x1', True], ['x2', False], ['x3', True]]
+    """
+    pt = partable
+    changed = False
+    for f in latent_variables(pt):
+        rows = pt[(pt["op"] == "=~") & (pt["lhs"] == f)]
+        items = [r for r in rows["rhs"] if r in data.columns]
+        if len(items) < 3:
+            continue
+        first = rows.iloc[0]
+        is_marker = (not first["free"]) and first["value"] == 1.0 and not first["label"]
+        if not is_marker or first["rhs"] not in data.columns:
+            continue
+        corr = data[items].corr().to_numpy(copy=True)
+        np.fill_diagonal(corr, np.nan)
+        mean_corr = np.nanmean(corr, axis=1)
+        if mean_corr[0] >= 0:
+            continue
+        candidates = [
+            (k, rid) for k, rid in enumerate(rows["id"])
+            if rows.iloc[k]["free"] and rows.iloc[k]["rhs"] in items and k > 0
+            and mean_corr[items.index(rows.iloc[k]["rhs"])] > 0
+        ]
+        if not candidates:
+            continue
+        if not changed:
+            pt = pt.copy()
+            changed = True
+        k, rid = candidates[0]
+        new_marker = rows.iloc[k]["rhs"]
+        pt.loc[pt["id"] == first["id"], ["free", "value"]] = [True, np.nan]
+        pt.loc[pt["id"] == rid, ["free", "value"]] = [False, 1.0]
+        warnings.warn(
+            f"factor '{f}': its first item '{first['rhs']}' correlates negatively with the "
+            f"factor's other items (mean r = {mean_corr[0]:.2f}), as a reverse-keyed item does; "
+            f"'{new_marker}' is used as the marker instead. To keep '{first['rhs']}', recode "
+            "it (reverse=True when reading the survey) or write the marker explicitly "
+            f"('{f} =~ NA*{first['rhs']} + 1*{new_marker} + ...').",
+            MarkerWarning,
+            stacklevel=3,
+        )
+    return pt
+
+
+def align_signs(partable: pd.DataFrame, row_draws: np.ndarray) -> np.ndarray:
+    """Bring every draw of a ``std_lv`` model to the mode with positive first loadings.
+
+    Parameters
+    ----------
+    partable : pandas.DataFrame
+        The parameter table.
+    row_draws : numpy.ndarray
+        Shape ``(..., n_rows)``: values of every row for each draw.
+
+    Returns
+    -------
+    numpy.ndarray
+        Aligned draws of the same shape.
+
+    Examples
+    --------
+    >>> from bayes_rent.partable import build_partable
+    >>> pt = build_partable("f =~ x1 + x2", std_lv=True, meanstructure=False)
+    >>> vals = np.zeros((2, len(pt)))
+    >>> vals[:, :2] = [[-0.8, -0.5], [0.7, 0.4]]
+    >>> align_signs(pt, vals)[:, :2].tolist()
+    [[0.8, 0.5], [0.7, 0.4]]
+    """
+    latents = latent_variables(partable)
+    ids = list(partable["id"])
+    first_row = {}
+    for f in latents:
+        rows = partable[(partable["op"] == "=~") & (partable["lhs"] == f)]
+        first_row[f] = (ids.index(rows["id"].iloc[0]), rows["rhs"].iloc[0])
+    signs: dict[str, np.ndarray] = {}
+    # a second-order factor's first indicator is a factor: its sign is known only after that
+    # factor's own sign, so resolve lower orders first
+    pending = list(latents)
+    while pending:
+        progress = False
+        for f in list(pending):
+            k, first = first_row[f]
+            if first in first_row and first not in signs:
+                continue
+            s = np.sign(row_draws[..., k] * signs.get(first, 1.0))
+            signs[f] = np.where(s == 0, 1.0, s)
+            pending.remove(f)
+            progress = True
+        if not progress:
+            raise ValueError(f"factors {pending} are each other's first indicators")
+    out = row_draws.copy()
+    for k, (op, lhs, rhs) in enumerate(partable[["op", "lhs", "rhs"]].itertuples(index=False)):
+        if op in ("=~", "~") or (op == "~~" and lhs != rhs):
+            factor = signs.get(lhs, 1.0) * signs.get(rhs, 1.0)
+        elif op == "~1":
+            factor = signs.get(lhs, 1.0)
+        else:
+            continue
+        out[..., k] = out[..., k] * factor
+    return out
