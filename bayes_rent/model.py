@@ -129,11 +129,21 @@ class Model:
             pt[["lhs", "op", "rhs", "free", "value", "label"]].to_csv(),
             [(g.name, g.spec, g.elements) for g in groups],
         )
-        model = build_model(layout, stats, groups)
+        missing_cells = filled = None
+        if stats.scattered:
+            values = frame.to_numpy(dtype=float)
+            missing_cells = np.nonzero(np.isnan(values))
+            filled = np.where(np.isnan(values), np.nanmean(values, axis=0), values)
+            key = structure_key(key, "augmented", missing_cells)
+        model = build_model(layout, stats, groups, missing_cells=missing_cells, filled=filled)
         start = start_values(layout, stats, std_lv=self.std_lv)
         initvals = _chain_initvals(start, groups, chains, seed)
+        if missing_cells is not None:
+            for point in initvals:
+                point["missing_answers"] = filled[missing_cells]
+        data = stats.as_data() if missing_cells is None else {"filled_data": filled}
         idata = run_sampler(
-            model, key, stats.as_data(), initvals, sampler=sampler, draws=draws, tune=tune,
+            model, key, data, initvals, sampler=sampler, draws=draws, tune=tune,
             chains=chains, seed=seed, progressbar=progressbar,
         )
         return Fit(

@@ -52,6 +52,16 @@ class ObservedMoments:
     def complete(self) -> bool:
         return bool(self.mask.all())
 
+    @property
+    def scattered(self) -> bool:
+        """Whether pattern-wise evaluation costs more than sampling the missing answers.
+
+        One gradient costs about K·p³/3 by pattern and N·p² with augmentation (K patterns,
+        p variables, N respondents).
+        """
+        p = self.mask.shape[1]
+        return len(self.n) * p > 3 * self.n_total
+
     def as_data(self) -> dict[str, np.ndarray]:
         """The arrays the PyMC model holds as ``pm.Data``."""
         return {

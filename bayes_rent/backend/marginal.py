@@ -181,12 +181,42 @@ def pattern_loglik(sigma, mu, n, mask, mean, factor, xp=np):
     return pt.switch(pt.isnan(ll), -np.inf, ll)
 
 
+def augmented_loglik(sigma, mu, filled):
+    """Complete-data normal log-likelihood of a data matrix whose gaps hold sampled values.
+
+    Parameters
+    ----------
+    sigma, mu : tensors
+        Implied moments.
+    filled : tensor
+        ``(N, p)`` data with every missing answer replaced by its sampled value.
+    """
+    n = filled.shape[0]
+    centred = filled - mu[None, :]
+    chol = pt.linalg.cholesky(sigma, lower=True, on_error="nan")
+    z = pt.linalg.solve_triangular(chol, centred.T, lower=True, b_ndim=2)
+    logdet = 2.0 * pt.log(pt.diagonal(chol)).sum()
+    ll = -0.5 * (n * (sigma.shape[0] * np.log(2 * np.pi) + logdet) + (z**2).sum())
+    return pt.switch(pt.isnan(ll), -np.inf, ll)
+
+
 def build_model(
     layout: Layout,
     observed: ObservedMoments,
     groups: list[PriorGroup],
+    missing_cells: tuple[np.ndarray, np.ndarray] | None = None,
+    filled: np.ndarray | None = None,
 ) -> pm.Model:
     """Build the PyMC model of the marginal backend.
+
+    Two likelihoods compute the same posterior of the parameters under MAR:
+
+    * by missingness pattern (the default): one padded Cholesky per pattern, cost independent
+      of N for complete data;
+    * with data augmentation, when answers are missing in a scattered way (nearly every
+      respondent its own pattern): the missing answers are sampled as parameters
+      (``missing_answers``) and the likelihood is the complete-data one, whose cost is one
+      Cholesky plus O(N p²) per gradient instead of one Cholesky per pattern.
 
     Parameters
     ----------
@@ -196,6 +226,10 @@ def build_model(
         Pattern statistics of the data.
     groups : list of PriorGroup
         Sampled vectors with their priors (:func:`prior_groups`).
+    missing_cells : tuple of arrays, optional
+        Row and column indices of the missing answers; switches on data augmentation.
+    filled : numpy.ndarray, optional
+        The data with missing answers set to any value (they are replaced by the sampled ones).
 
     Returns
     -------
@@ -206,8 +240,13 @@ def build_model(
     coords = {
         g.dim: [layout.elements[k].name for k in g.elements] for g in groups
     }
+    if missing_cells is not None:
+        coords["missing_answer"] = [
+            f"{layout.observed[j]}[{i}]" for i, j in zip(*missing_cells, strict=True)
+        ]
     with pm.Model(coords=coords) as model:
-        data = {name: pm.Data(name, value) for name, value in observed.as_data().items()}
+        if missing_cells is None:
+            data = {name: pm.Data(name, value) for name, value in observed.as_data().items()}
         natural = []
         order = []
         for g in groups:
@@ -218,13 +257,18 @@ def build_model(
         # back from group order to element order
         elements = stacked[np.argsort(order)]
         sigma, mu = implied_moments(layout, elements, xp=pt)
-        pm.Potential(
-            "loglik",
-            pattern_loglik(
+        if missing_cells is None:
+            loglik = pattern_loglik(
                 sigma, mu, data["pattern_n"], data["pattern_mask"], data["pattern_mean"],
                 data["pattern_factor"], xp=pt,
-            ),
-        )
+            )
+        else:
+            # the missing answers' density is the model's own: a flat prior on them leaves
+            # p(y_mis | y_obs, θ) exactly as the normal model implies
+            answers = pm.Flat("missing_answers", dims="missing_answer")
+            y = pt.set_subtensor(pm.Data("filled_data", filled)[missing_cells], answers)
+            loglik = augmented_loglik(sigma, mu, y)
+        pm.Potential("loglik", loglik)
     return model
 
 
