@@ -13,6 +13,7 @@ Examples
 """
 
 from bayes_rent import datasets, grey
+from bayes_rent.comparison import compare
 from bayes_rent.diagnostics import ConvergenceWarning
 from bayes_rent.fit import Fit
 from bayes_rent.model import Model, cfa, sem
@@ -32,6 +33,7 @@ __all__ = [
     "grey",
     "read_survey",
     "cfa",
+    "compare",
     "datasets",
     "sem",
 ]

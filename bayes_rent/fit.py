@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_rent import fit_indices as _fit_indices
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import PriorGroup, element_draws, priors_table
 from bayes_rent.diagnostics import ConvergenceReport, check_convergence
@@ -21,6 +22,7 @@ from bayes_rent.results.effects import effects_table
 from bayes_rent.results.standardized import r2, standardized_summary
 from bayes_rent.results.summary import SUMMARY_COLUMNS as _SUMMARY_COLUMNS
 from bayes_rent.results.summary import summarize_draws
+from bayes_rent.scores import latent_scores
 
 if TYPE_CHECKING:
     from bayes_rent.model import Model
@@ -202,6 +204,38 @@ class Fit:
     def validity(self, hdi_prob: float = 0.9) -> pd.DataFrame:
         """HTMT and the Fornell–Larcker comparison, with posterior probabilities."""
         return validity_table(self.matrices, self.partable, self.data, hdi_prob=hdi_prob)
+
+    def fit_indices(
+        self, seed: int | None = None, null_fit: Fit | None = None, incremental: bool = True,
+        hdi_prob: float = 0.9,
+    ) -> pd.DataFrame:
+        """PPP, BRMSEA, BGammaHat, adjusted BGammaHat, BMc, BCFI, BTLI and SRMR.
+
+        BCFI and BTLI compare against the independence model, which is fitted here with the
+        same settings unless ``null_fit`` is given. See :mod:`bayes_rent.fit_indices`.
+        """
+        return _fit_indices.fit_indices(
+            self, seed=seed, null_fit=null_fit, incremental=incremental, hdi_prob=hdi_prob
+        )
+
+    def log_likelihood(self) -> xr.DataArray:
+        """Pointwise log-likelihood per respondent and draw (latent variables integrated out)."""
+        return _fit_indices.log_likelihood(self)
+
+    def loo(self, **kwargs):
+        """PSIS-LOO through ArviZ on the per-respondent log-likelihood."""
+        return _fit_indices.loo(self, **kwargs)
+
+    def waic(self, **kwargs):
+        """WAIC through ArviZ on the per-respondent log-likelihood."""
+        return _fit_indices.waic(self, **kwargs)
+
+    def scores(self, kind: str = "draws", seed: int | None = None) -> xr.DataArray:
+        """Posterior latent scores per respondent: dims ``(chain, draw, respondent, construct)``.
+
+        See :func:`bayes_rent.scores.latent_scores`.
+        """
+        return latent_scores(self, kind=kind, seed=seed)
 
     @property
     def priors(self) -> pd.DataFrame:
