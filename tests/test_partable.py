@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import HOLZINGER_SWINEFORD, POLITICAL_DEMOCRACY
 
 from bayes_rent.partable import (
     PARTABLE_COLUMNS,
@@ -26,27 +27,6 @@ from bayes_rent.syntax import ModelSyntaxError, parse
 
 DATA = Path(__file__).parent / "data"
 
-POLITICAL_DEMOCRACY = """
-# latent variable definitions
-ind60 =~ x1 + x2 + x3
-dem60 =~ y1 + y2 + y3 + y4
-dem65 =~ y5 + y6 + y7 + y8
-# regressions
-dem60 ~ ind60
-dem65 ~ ind60 + dem60
-# residual correlations
-y1 ~~ y5
-y2 ~~ y4 + y6
-y3 ~~ y7
-y4 ~~ y8
-y6 ~~ y8
-"""
-
-HOLZINGER_SWINEFORD = """
-visual  =~ x1 + x2 + x3
-textual =~ x4 + x5 + x6
-speed   =~ x7 + x8 + x9
-"""
 
 
 def key(lhs: str, op: str, rhs: str) -> tuple[str, str, str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import POLITICAL_DEMOCRACY  # noqa: E402
 
 from bayes_rent.results.standardized import (
     implied_moments,
@@ -23,18 +24,7 @@ from bayes_rent.results.standardized import (
 
 DATA = Path(__file__).parent / "data"
 
-PD_SYNTAX = """
-ind60 =~ x1 + x2 + x3
-dem60 =~ y1 + y2 + y3 + y4
-dem65 =~ y5 + y6 + y7 + y8
-dem60 ~ ind60
-dem65 ~ ind60 + dem60
-y1 ~~ y5
-y2 ~~ y4 + y6
-y3 ~~ y7
-y4 ~~ y8
-y6 ~~ y8
-"""
+PD_SYNTAX = POLITICAL_DEMOCRACY
 HS_SYNTAX = "visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; speed =~ x7 + x8 + x9"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import POLITICAL_DEMOCRACY  # noqa: E402
 
 from bayes_rent.syntax import (
     ModelSyntaxError,
@@ -14,19 +15,6 @@ from bayes_rent.syntax import (
     parse,
     parse_expression,
 )
-
-POLITICAL_DEMOCRACY = """
-ind60 =~ x1 + x2 + x3
-dem60 =~ y1 + y2 + y3 + y4
-dem65 =~ y5 + y6 + y7 + y8
-dem60 ~ ind60
-dem65 ~ ind60 + dem60
-y1 ~~ y5
-y2 ~~ y4 + y6
-y3 ~~ y7
-y4 ~~ y8
-y6 ~~ y8
-"""
 
 
 def flat(statements: list[Statement]) -> list[tuple[str, str, str]]:
