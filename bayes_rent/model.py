@@ -43,8 +43,8 @@ class Model:
     Examples
     --------
     >>> m = Model("ind60 =~ x1 + x2 + x3")
-    >>> int(m.partable["free"].sum())
-    8
+    >>> int(m.partable["free"].sum())  # 2 loadings, 4 variances, 3 intercepts
+    9
     """
 
     def __init__(

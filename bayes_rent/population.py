@@ -67,9 +67,9 @@ def simulate_data(
 
     Examples
     --------
-    >>> d = simulate_data("f =~ 1*x1 + 0.8*x2 + 0.6*x3", n=500, seed=1)
-    >>> d.shape, round(float(d.corr().loc["x1", "x2"]), 1)
-    ((500, 3), 0.4)
+    >>> d = simulate_data("f =~ 1*x1 + 0.8*x2 + 0.6*x3", n=20000, seed=1)
+    >>> d.shape, round(float(d.corr().loc["x1", "x2"]), 2)  # 0.8 / sqrt(2 * 1.64) = 0.44
+    ((20000, 3), 0.44)
     """
     table = population_values(syntax)
     layout = build_layout(table)

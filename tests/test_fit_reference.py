@@ -172,3 +172,26 @@ def test_other_samplers_agree(sampler, hs_data, hs_fit):
     error = np.hypot(mcse(fit), mcse(hs_fit))
     diff = (a["mean"] - b["mean"]).abs().to_numpy()
     assert (diff[free] <= 4 * error[free]).all(), (diff / error)[free]
+
+
+def test_reverse_keyed_first_item_is_handled_in_a_fit():
+    """A Likert factor whose first item is reverse-keyed: the marker moves, the fit converges
+    and the reverse-keyed item gets a clearly negative loading."""
+    from bayes_rent.identification import MarkerWarning
+
+    rng = np.random.default_rng(4)
+    n = 300
+    f = rng.normal(size=(n, 2)) @ np.linalg.cholesky([[1.0, 0.4], [0.4, 1.0]]).T
+    d = {}
+    for k, name in enumerate(("a", "e")):
+        for j in range(1, 5):
+            sign = -1.0 if j == 1 else 1.0
+            d[f"{name}{j}"] = sign * 0.8 * f[:, k] + rng.normal(scale=0.6, size=n)
+    data = pd.DataFrame(d)
+    with pytest.warns(MarkerWarning, match="'a1' correlates negatively"):
+        fit = br.sem("A =~ a1 + a2 + a3 + a4\nE =~ e1 + e2 + e3 + e4", data, seed=6,
+                     progressbar=False)
+    assert fit.convergence.converged
+    loadings = fit.summary().query("op == '=~'").set_index("rhs")
+    assert loadings.loc["a1", "hdi_high"] < 0 and loadings.loc["e1", "hdi_high"] < 0
+    assert not loadings.loc["a2", "free"] and not loadings.loc["e2", "free"]

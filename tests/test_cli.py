@@ -1,0 +1,36 @@
+"""The ``bayes-rent fit`` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bayes_rent.cli import main
+
+MODELS = Path(__file__).parent.parent / "models"
+
+
+def test_fit_prints_table_and_writes_outputs(tmp_path, capsys):
+    status = main([
+        "fit", str(MODELS / "political_democracy.lav"), "--data", "political_democracy",
+        "--seed", "1", "--no-progress", "--out", str(tmp_path),
+    ])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "dem65" in out and "Defined parameters" in out and "indirect" in out
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert {"lhs", "op", "rhs", "mean", "hdi_low", "r_hat"} <= set(summary.columns)
+    assert (tmp_path / "posterior.nc").stat().st_size > 0
+
+
+def test_csv_file_and_clear_errors(tmp_path, pd_data):
+    path = tmp_path / "pd.csv"
+    pd_data.to_csv(path, index=False)
+    model = tmp_path / "bad.lav"
+    model.write_text("ind60 =~ x1 + x2 +\n\ndem60 ~ \n")
+    with pytest.raises(SystemExit, match=r"bad.lav: line 3, column"):
+        main(["fit", str(model), "--data", str(path)])
+    with pytest.raises(SystemExit, match="neither a file nor a shipped data set"):
+        main(["fit", str(MODELS / "holzinger_swineford.lav"), "--data", "nowhere.csv"])
