@@ -78,6 +78,13 @@ class Layout:
     def n_latent(self) -> int:
         return len(self.latent)
 
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of each model matrix."""
+        p, m = self.n_observed, self.n_latent
+        return {"Lambda": (p, m), "B": (m, m), "Psi": (m, m), "Theta": (p, p),
+                "nu": (p,), "alpha": (m,)}
+
     def elements_of(self, kind: str) -> list[int]:
         """Indices of the elements of one kind."""
         return [k for k, e in enumerate(self.elements) if e.kind == kind]
@@ -128,11 +135,8 @@ class Layout:
         """
         plan = self._plan
         lead = row_values[..., 0]
-        p, m = self.n_observed, self.n_latent
-        shapes = {"Lambda": (p, m), "B": (m, m), "Psi": (m, m), "Theta": (p, p),
-                  "nu": (p,), "alpha": (m,)}
         out = {}
-        for name, shape in shapes.items():
+        for name, shape in self.shapes.items():
             base = plan["base_" + name]
             mat = xp.zeros_like(lead)[(...,) + (None,) * len(shape)] + base
             pos, idx = plan["pos_" + name], plan["idx_" + name]
@@ -166,10 +170,7 @@ class Layout:
         plan["cov_pos"] = np.array([pos[c[0]] for c in free_cov], dtype=int)
         plan["cov_var_i"] = np.array([pos[c[4]] for c in free_cov], dtype=int)
         plan["cov_var_j"] = np.array([pos[c[5]] for c in free_cov], dtype=int)
-        p, m = self.n_observed, self.n_latent
-        shapes = {"Lambda": (p, m), "B": (m, m), "Psi": (m, m), "Theta": (p, p),
-                  "nu": (p,), "alpha": (m,)}
-        for name, shape in shapes.items():
+        for name, shape in self.shapes.items():
             b = np.zeros(shape)
             if name == "Lambda":
                 for k, o in enumerate(self.observed):
