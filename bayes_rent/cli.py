@@ -16,6 +16,7 @@ import pandas as pd
 from bayes_rent import datasets
 from bayes_rent.model import Model
 from bayes_rent.sample import DEFAULT_SAMPLER, SAMPLERS
+from bayes_rent.survey import SurveySchema, read_survey
 from bayes_rent.syntax import ModelSyntaxError
 
 _READERS = {
@@ -66,6 +67,11 @@ def _fit(args: argparse.Namespace) -> int:
     except ModelSyntaxError as err:
         raise SystemExit(f"bayes-rent: {model_path}: {err}") from None
     data = read_data(args.data)
+    if args.survey:
+        # answers checked against the questionnaire map, reverse-keyed items recoded
+        survey = read_survey(data, SurveySchema.from_yaml(args.survey), reverse=True,
+                             missing_codes=args.missing_codes)
+        data = survey.data
     fit = model.fit(
         data, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
         sampler=args.sampler, progressbar=not args.no_progress,
@@ -98,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("model", help="model file in lavaan syntax (.lav)")
     fit.add_argument("--data", required=True,
                      help="CSV/Excel/SPSS file, or a shipped data set name")
+    fit.add_argument("--survey", metavar="QUESTIONNAIRE.yaml",
+                     help="check the answers against a questionnaire map and recode its "
+                          "reverse-keyed items")
+    fit.add_argument("--missing-codes", type=float, nargs="*", default=(),
+                     help="answer codes that mean 'no answer' (with --survey), e.g. 9 99")
     fit.add_argument("--seed", type=int, default=None)
     fit.add_argument("--draws", type=int, default=1000)
     fit.add_argument("--tune", type=int, default=1000)

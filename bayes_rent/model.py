@@ -136,7 +136,7 @@ class Model:
             filled = np.where(np.isnan(values), np.nanmean(values, axis=0), values)
             key = structure_key(key, "augmented", missing_cells)
         model = build_model(layout, stats, groups, missing_cells=missing_cells, filled=filled)
-        start = start_values(layout, stats, std_lv=self.std_lv)
+        start = start_values(layout, stats, std_lv=self.std_lv, data=frame)
         initvals = _chain_initvals(start, groups, chains, seed)
         if missing_cells is not None:
             for point in initvals:

@@ -10,11 +10,12 @@ numpy, so nothing is compiled.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import optimize
 
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import implied_moments, pattern_loglik
-from bayes_rent.observed import ObservedMoments
+from bayes_rent.observed import ObservedMoments, moments
 
 _LOCATION_SD = {"loading": 10.0, "path": 10.0, "intercept": 32.0, "latent_mean": 10.0}
 
@@ -50,8 +51,26 @@ def _initial_guess(layout: Layout, observed: ObservedMoments, std_lv: bool) -> n
     return u
 
 
+def _pooled_moments(data: pd.DataFrame) -> ObservedMoments:
+    """Complete-data stand-in for data with missing answers: pairwise means and covariances.
+
+    A start needs to be close, not exact; one pattern keeps each objective evaluation to a
+    single p×p Cholesky however scattered the missing answers are.
+    """
+    cov = data.cov(ddof=0).to_numpy()
+    w, v = np.linalg.eigh(cov)
+    cov = (v * np.clip(w, 1e-6 * w.max(), None)) @ v.T
+    # a complete data set with exactly these moments: mean plus the symmetric square-root rows
+    n = max(len(data), cov.shape[0] + 1)
+    z = np.random.default_rng(0).standard_normal((n, cov.shape[0]))
+    z = (z - z.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(z.T, ddof=0))).T
+    rows = data.mean().to_numpy() + z @ np.linalg.cholesky(cov).T
+    return moments(pd.DataFrame(rows, columns=data.columns))
+
+
 def start_values(
-    layout: Layout, observed: ObservedMoments, *, std_lv: bool = False, maxiter: int = 400
+    layout: Layout, observed: ObservedMoments, *, std_lv: bool = False, maxiter: int = 400,
+    data: pd.DataFrame | None = None,
 ) -> np.ndarray:
     """Penalized ML estimate of the elements, on their natural scale.
 
@@ -68,12 +87,16 @@ def start_values(
         Whether latent variances are fixed to 1 (loadings then start at a data-based scale).
     maxiter : int
         Iteration limit of L-BFGS.
+    data : pandas.DataFrame, optional
+        The data; with missing answers the start is computed from pairwise moments.
 
     Returns
     -------
     numpy.ndarray
         Element values (SDs for variances, correlations for covariances).
     """
+    if data is not None and len(observed.n) > 1:
+        observed = _pooled_moments(data)
     kinds = np.array([e.kind for e in layout.elements])
     loc_sd = np.array([_LOCATION_SD.get(k, np.inf) for k in kinds])
     args = (observed.n, observed.mask, observed.mean, observed.factor)
