@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from bayes_rent.results.standardized import implied_moments
+
 
 def latent_scores(fit, *, kind: str = "draws", seed: int | None = None) -> xr.DataArray:
     """Posterior latent scores of every respondent.
@@ -45,13 +47,11 @@ def latent_scores(fit, *, kind: str = "draws", seed: int | None = None) -> xr.Da
         raise ValueError("kind must be 'draws' or 'mean'")
     mats = fit.matrices
     lam = mats["Lambda"].values
-    b = mats["B"].values
-    m = b.shape[-1]
-    a = np.linalg.solve(np.eye(m) - b, np.broadcast_to(np.eye(m), b.shape))
-    phi = a @ mats["Psi"].values @ np.swapaxes(a, -1, -2)
-    kappa = (a @ mats["alpha"].values[..., None])[..., 0]
-    sigma = lam @ phi @ np.swapaxes(lam, -1, -2) + mats["Theta"].values
-    mu = mats["nu"].values + (lam @ kappa[..., None])[..., 0]
+    implied = implied_moments(mats)
+    phi = implied["latent_cov"].values
+    kappa = implied["latent_mean"].values
+    sigma = implied["observed_cov"].values
+    mu = implied["observed_mean"].values
     y = fit.data.to_numpy(dtype=float)
     moments = fit.moments
     keep = np.flatnonzero(~fit.layout.phantom)

@@ -15,7 +15,7 @@ from scipy import optimize
 
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import implied_moments, pattern_loglik
-from bayes_rent.observed import ObservedMoments, moments
+from bayes_rent.observed import ObservedMoments
 
 _LOCATION_SD = {"loading": 10.0, "path": 10.0, "intercept": 32.0, "latent_mean": 10.0}
 
@@ -59,13 +59,16 @@ def _pooled_moments(data: pd.DataFrame) -> ObservedMoments:
     """
     cov = data.cov(ddof=0).to_numpy()
     w, v = np.linalg.eigh(cov)
-    cov = (v * np.clip(w, 1e-6 * w.max(), None)) @ v.T
-    # a complete data set with exactly these moments: mean plus the symmetric square-root rows
-    n = max(len(data), cov.shape[0] + 1)
-    z = np.random.default_rng(0).standard_normal((n, cov.shape[0]))
-    z = (z - z.mean(0)) @ np.linalg.inv(np.linalg.cholesky(np.cov(z.T, ddof=0))).T
-    rows = data.mean().to_numpy() + z @ np.linalg.cholesky(cov).T
-    return moments(pd.DataFrame(rows, columns=data.columns))
+    p = cov.shape[0]
+    return ObservedMoments(
+        variables=list(data.columns),
+        n=np.array([int(data.notna().any(axis=1).sum())]),
+        mask=np.ones((1, p), dtype=int),
+        mean=data.mean().to_numpy()[None, :],
+        factor=(v * np.sqrt(np.clip(w, 1e-6 * w.max(), None)))[None],
+        n_total=int(data.notna().any(axis=1).sum()),
+        pattern_of_row=np.zeros(len(data), dtype=int),
+    )
 
 
 def start_values(
