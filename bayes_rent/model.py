@@ -141,9 +141,9 @@ class Model:
         if missing_cells is not None:
             for point in initvals:
                 point["missing_answers"] = filled[missing_cells]
-        data = stats.as_data() if missing_cells is None else {"filled_data": filled}
+        model_data = stats.as_data() if missing_cells is None else {"filled_data": filled}
         idata = run_sampler(
-            model, key, data, initvals, sampler=sampler, draws=draws, tune=tune,
+            model, key, model_data, initvals, sampler=sampler, draws=draws, tune=tune,
             chains=chains, seed=seed, progressbar=progressbar,
         )
         return Fit(
