@@ -50,6 +50,9 @@ class Fit:
         The parameter table that was fitted (after any marker change).
     convergence : ConvergenceReport
         R-hat, ESS, divergences and stuck chains.
+    settings : dict
+        The sampling options the fit ran with (``draws``, ``tune``, ``chains``, ``sampler``,
+        ``seed``).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class Fit:
         data: pd.DataFrame,
         moments: ObservedMoments,
         sampler: str,
+        settings: dict | None = None,
     ) -> None:
         self.model = model
         self.partable = partable
@@ -72,6 +76,9 @@ class Fit:
         self.data = data
         self.moments = moments
         self.sampler = sampler
+        # the sampling options of Model.fit (draws, tune, chains, sampler, seed), so follow-up
+        # fits such as the null model of the fit indices can repeat them
+        self.settings = dict(settings or {"sampler": sampler})
         draws = self.parameter_draws
         self.idata.posterior["parameters"] = draws.rename({"par": "parameter"}).assign_coords(
             parameter=parameter_names(self.partable.loc[self.partable["op"] != ":="])

@@ -609,18 +609,6 @@ def null_model_syntax(variables: Sequence[str]) -> str:
     return "\n".join(f"{v} ~~ {v}" for v in variables)
 
 
-def _sampling_options(fit: Fit) -> dict:
-    post = fit.idata.posterior
-    draws = int(post.sizes["draw"])
-    tune = draws
-    if "warmup_posterior" in fit.idata.groups():
-        tune = int(fit.idata.warmup_posterior.sizes["draw"])
-    elif "tuning_steps" in fit.idata.sample_stats.attrs:
-        tune = int(fit.idata.sample_stats.attrs["tuning_steps"])
-    return {"draws": draws, "tune": tune, "chains": int(post.sizes["chain"]),
-            "sampler": fit.sampler}
-
-
 def fit_null_model(fit: Fit, *, seed: int | None = None, **kwargs) -> Fit:
     """Fit the independence model to the fit's data with the fit's sampling settings.
 
@@ -644,7 +632,8 @@ def fit_null_model(fit: Fit, *, seed: int | None = None, **kwargs) -> Fit:
     """
     from bayes_rent.model import Model  # the model module imports Fit: import late
 
-    options = {**_sampling_options(fit), "progressbar": False, **kwargs}
+    options = {k: v for k, v in fit.settings.items() if k != "seed"}
+    options = {**options, "progressbar": False, **kwargs}
     with warnings.catch_warnings():
         # a null model's convergence is reported by its own Fit when the user fits it;
         # here it only feeds BCFI/BTLI

@@ -149,6 +149,7 @@ class Model:
         return Fit(
             model=self, partable=pt, layout=layout, groups=groups, idata=idata, data=frame,
             moments=stats, sampler=sampler,
+            settings=dict(draws=draws, tune=tune, chains=chains, sampler=sampler, seed=seed),
         )
 
 
