@@ -266,6 +266,7 @@ def build_partable(
     fixed_x: bool = False,
     auto_cov_lv_x: bool = True,
     auto_cov_y: bool = True,
+    ordered: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Build the parameter table of a model, like lavaan's ``lavaanify`` for ``sem()``/``cfa()``.
 
@@ -286,6 +287,10 @@ def build_partable(
         Free covariances among exogenous latent variables.
     auto_cov_y : bool
         Free residual covariances among pure outcomes (see the module docstring).
+    ordered : mapping of str to int, optional
+        Ordinal items and their number of thresholds (categories − 1). Each gets threshold rows
+        ``item | t1``, ``item | t2``, ... after the user's rows, as lavaan adds them; its
+        intercept is fixed to 0 and its residual variance to 1 (theta parameterization).
 
     Returns
     -------
@@ -326,8 +331,13 @@ def build_partable(
         for term in stmt.terms:
             builder.add_user(stmt, term)
     user_rows = list(builder.rows.values())
-    triples = [(r.lhs, r.op, r.rhs) for r in user_rows]
-    names = _classify(triples, triples)
+    for item, n_thresholds in (ordered or {}).items():
+        for k in range(1, n_thresholds + 1):
+            key = _key(item, "|", f"t{k}")
+            if key not in builder.rows:
+                builder.rows[key] = _Row(item, "|", f"t{k}", user=False)
+    triples = [(r.lhs, r.op, r.rhs) for r in builder.rows.values()]
+    names = _classify(triples, [(r.lhs, r.op, r.rhs) for r in user_rows])
     for r in user_rows:
         if r.op == "|" and r.lhs in set(names.lv):
             raise builder.error(
@@ -419,7 +429,7 @@ def _apply_identification(rows: list[_Row], names: _Names, *, std_lv: bool) -> N
         if r.op == "~~" and r.lhs == r.rhs and r.lhs in single:
             r.fix(0.0)
         elif r.op == "~~" and r.lhs == r.rhs and r.lhs in ordinal:
-            r.fix(1.0)  # delta parameterization: the latent response has unit variance
+            r.fix(1.0)  # theta parameterization: the latent response's residual variance is 1
         elif r.op == "~1" and (r.lhs in lv or r.lhs in ordinal):
             r.fix(0.0)
 
@@ -521,7 +531,8 @@ def _names(pt: pd.DataFrame) -> _Names:
     lv = set(names.lv)
     more = [
         v for lhs, op, rhs in triples if op in ("~~", "~1", "|")
-        for v in (lhs, rhs) if v and v not in lv and v not in set(names.ov)
+        for v in ((lhs,) if op == "|" else (lhs, rhs)) if v and v not in lv
+        and v not in set(names.ov)
     ]
     if more:
         names = replace(names, ov=_unique(names.ov + more))

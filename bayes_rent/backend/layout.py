@@ -29,7 +29,9 @@ import pandas as pd
 from bayes_rent.partable import latent_variables, observed_variables, structural_observed
 
 #: Kinds of sampled element, in the order their vectors appear in the model.
-ELEMENT_KINDS = ("loading", "path", "intercept", "latent_mean", "sd", "correlation")
+ELEMENT_KINDS = (
+    "loading", "path", "intercept", "latent_mean", "sd", "correlation", "threshold",
+)
 
 
 @dataclass
@@ -256,9 +258,13 @@ def build_layout(partable: pd.DataFrame) -> Layout:
 
     for row in pt.itertuples(index=False):
         op, lhs, rhs = row.op, row.lhs, row.rhs
-        if op in (":=", "|"):
+        if op == ":=":
             continue
-        if op == "=~":
+        cell = None
+        if op == "|":
+            # thresholds fill no matrix cell: the conditional backend reads them by item
+            kind = "threshold"
+        elif op == "=~":
             kind = "loading"
             if rhs in lv:
                 # a latent indicator of a latent: the loading is a path in B
@@ -295,7 +301,8 @@ def build_layout(partable: pd.DataFrame) -> Layout:
                 )
         else:
             raise ValueError(f"operator '{op}' is not handled by the continuous backend")
-        lay.cells.append((row.id, *cell))
+        if cell is not None:
+            lay.cells.append((row.id, *cell))
         if not row.free:
             continue
         label = row.label

@@ -43,6 +43,7 @@ _PLURAL = {
     "latent_mean": "latent_means",
     "sd": "sds",
     "correlation": "correlations",
+    "threshold": "thresholds",
 }
 
 
@@ -74,6 +75,8 @@ def prior_groups(layout: Layout, overrides: Mapping[str, str] | None) -> list[Pr
     pt_rows = layout.partable.set_index("id")
     groups: dict[tuple[str, str], PriorGroup] = {}
     for kind in ELEMENT_KINDS:
+        if kind == "threshold":
+            continue
         for k in layout.elements_of(kind):
             e = layout.elements[k]
             rows = [
@@ -98,6 +101,50 @@ def prior_groups(layout: Layout, overrides: Mapping[str, str] | None) -> list[Pr
                     elements=[],
                 )
             groups[key].elements.append(k)
+    return list(groups.values()) + _threshold_groups(layout, overrides)
+
+
+def _threshold_groups(layout: Layout, overrides: Mapping[str, str] | None) -> list[PriorGroup]:
+    """Thresholds, one vector per prior, item by item and in cut order within an item.
+
+    The conditional backend keeps each item's thresholds ordered, so an item's thresholds must
+    share one prior and cannot be tied by labels to another item's.
+    """
+    pt_rows = layout.partable.set_index("id")
+    by_item: dict[str, list[int]] = {}
+    for k in layout.elements_of("threshold"):
+        e = layout.elements[k]
+        items = {pt_rows.at[r, "lhs"] for r in e.rows}
+        if len(e.rows) > 1:
+            raise ValueError(
+                f"threshold label '{e.name}' ties thresholds "
+                f"({', '.join(sorted(items))}); equal thresholds are not supported yet"
+            )
+        by_item.setdefault(items.pop(), []).append(k)
+    groups: dict[str, PriorGroup] = {}
+    for item in [v for v in layout.observed if v in by_item]:
+        ks = sorted(by_item[item],
+                    key=lambda k: int(pt_rows.at[layout.elements[k].rows[0], "rhs"][1:]))
+        texts = {
+            resolve_prior("threshold", [dict(
+                lhs=item, op="|", rhs=pt_rows.at[layout.elements[k].rows[0], "rhs"],
+                label=pt_rows.at[layout.elements[k].rows[0], "label"],
+                prior=pt_rows.at[layout.elements[k].rows[0], "prior"])], overrides)
+            for k in ks
+        }
+        if len(texts) > 1:
+            raise ValueError(
+                f"the thresholds of '{item}' have different priors ({sorted(texts)}); an item's "
+                "thresholds are sampled together and need one prior"
+            )
+        spec = parse_prior(texts.pop())
+        if spec.text not in groups:
+            suffix = "" if not groups else f"_{len(groups) + 1}"
+            groups[spec.text] = PriorGroup(
+                name="thresholds" + suffix, dim="threshold" + suffix, kind="threshold",
+                spec=spec, elements=[],
+            )
+        groups[spec.text].elements.extend(ks)
     return list(groups.values())
 
 
