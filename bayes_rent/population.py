@@ -9,6 +9,9 @@ model-implied mean and covariance, so a fit of the same model should recover the
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
@@ -83,3 +86,185 @@ def simulate_data(
     if missing_rate:
         y[rng.random(y.shape) < missing_rate] = np.nan
     return pd.DataFrame(y, columns=layout.observed)
+
+
+class ClusteredSample(NamedTuple):
+    """Clustered data and the cluster-level values that generated them.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        One row per firm: the observed variables in model order and the cluster column.
+    effects : pandas.DataFrame
+        True random intercepts ``u_c``: one row per cluster, one column per latent variable
+        (phantom latents of observed regressors excluded).
+    paths : pandas.DataFrame
+        True structural paths of every cluster (population value + ``δ_c``): one row per
+        cluster, one column per ``~`` row named ``"lhs~rhs"``; with ``path_sd=0`` every row
+        repeats the population values.
+    """
+
+    data: pd.DataFrame
+    effects: pd.DataFrame
+    paths: pd.DataFrame
+
+
+def simulate_clustered_data(
+    syntax: str,
+    cluster_sizes: Mapping[str, int] | Sequence[int],
+    between_sd: float | Mapping[str, float],
+    seed: int | None = None,
+    *,
+    path_sd: float | Mapping[str, float] = 0.0,
+    missing_rate: float = 0.0,
+    cluster_column: str = "cluster",
+) -> ClusteredSample:
+    """Draw firms nested in clusters from a population model with cluster random effects.
+
+    The within-cluster model is the one of :func:`simulate_data` (population values from the
+    syntax). Cluster c shifts the latent intercepts and, optionally, the structural paths::
+
+        u_c ~ N(0, diag(between_sd²))      one entry per latent variable
+        δ_c ~ N(0, diag(path_sd²))         one entry per ``~`` row
+        B_c = B + δ_c,   Σ_c = Λ (I − B_c)⁻¹ Ψ (I − B_c)⁻ᵀ Λᵀ + Θ
+        μ_c = ν + Λ (I − B_c)⁻¹ (α + u_c)
+
+    and its firms are independent draws from N(μ_c, Σ_c). The random stream draws all u_c
+    (cluster by cluster), then all δ_c, then the firms cluster by cluster, then the missing
+    answers, so the same seed gives the same data.
+
+    Parameters
+    ----------
+    syntax : str
+        Population model in lavaan syntax; fixed values are the population values.
+    cluster_sizes : mapping of str to int, or sequence of int
+        Firms per cluster; a sequence names the clusters ``c1, c2, ...``.
+    between_sd : float or mapping
+        SD of the random intercepts, one for all latents or per latent (absent ones: 0).
+    seed : int, optional
+        Seed of the random generator.
+    path_sd : float or mapping
+        SD of the path deviations, one for all ``~`` rows or per ``"lhs~rhs"``.
+    missing_rate : float
+        Share of answers deleted completely at random.
+    cluster_column : str
+        Name of the cluster column.
+
+    Returns
+    -------
+    ClusteredSample
+
+    Examples
+    --------
+    >>> sim = simulate_clustered_data("f =~ 1*x1 + 0.8*x2", [400, 400], 1.0, seed=2)
+    >>> sim.effects["f"].round(2).tolist()  # the true cluster means of f
+    [0.19, -0.52]
+    >>> sim.data.groupby("cluster")["x1"].mean().round(2).tolist()  # x1 = f + error
+    [0.18, -0.62]
+    """
+    sizes = (dict(cluster_sizes) if isinstance(cluster_sizes, Mapping)
+             else {f"c{k + 1}": int(s) for k, s in enumerate(cluster_sizes)})
+    if any(s < 1 for s in sizes.values()):
+        raise ValueError("every cluster needs at least one firm")
+    table = population_values(syntax)
+    layout = build_layout(table)
+    mats = layout.matrices(table["value"].fillna(0.0).to_numpy())
+    latents = [v for v, ph in zip(layout.latent, layout.phantom, strict=True) if not ph]
+    path_rows = table.loc[table["op"] == "~"]
+    path_names = [f"{a}~{b}" for a, b in zip(path_rows["lhs"], path_rows["rhs"], strict=True)]
+    lv = {v: k for k, v in enumerate(layout.latent)}
+
+    def per(value, names):
+        if isinstance(value, Mapping):
+            unknown = set(value) - set(names)
+            if unknown:
+                raise ValueError(f"unknown names {sorted(unknown)}; expected some of {names}")
+            return np.array([float(value.get(n, 0.0)) for n in names])
+        return np.full(len(names), float(value))
+
+    rng = np.random.default_rng(seed)
+    n_c = len(sizes)
+    effects = rng.normal(size=(n_c, len(latents))) * per(between_sd, latents)
+    deltas = rng.normal(size=(n_c, len(path_names))) * per(path_sd, path_names)
+    keep = [lv[v] for v in latents]
+    blocks, paths = [], []
+    for c, n in enumerate(sizes.values()):
+        b = mats["B"].copy()
+        for k, (a, r) in enumerate(zip(path_rows["lhs"], path_rows["rhs"], strict=True)):
+            b[lv[a], lv[r]] += deltas[c, k]
+        paths.append([b[lv[a], lv[r]] for a, r in zip(
+            path_rows["lhs"], path_rows["rhs"], strict=True)])
+        alpha = mats["alpha"].copy()
+        alpha[keep] += effects[c]
+        la = mats["Lambda"] @ np.linalg.inv(np.eye(layout.n_latent) - b)
+        sigma = la @ mats["Psi"] @ la.T + mats["Theta"]
+        blocks.append(rng.multivariate_normal(mats["nu"] + la @ alpha, sigma, size=n,
+                                              method="cholesky"))
+    y = np.vstack(blocks)
+    if missing_rate:
+        y[rng.random(y.shape) < missing_rate] = np.nan
+    data = pd.DataFrame(y, columns=layout.observed)
+    data[cluster_column] = np.repeat(list(sizes), list(sizes.values()))
+    index = pd.Index(list(sizes), name=cluster_column)
+    return ClusteredSample(
+        data=data,
+        effects=pd.DataFrame(effects, index=index, columns=latents),
+        paths=pd.DataFrame(np.array(paths).reshape(n_c, len(path_names)), index=index,
+                           columns=path_names),
+    )
+
+
+def simulate_ordinal_data(
+    syntax: str,
+    n: int,
+    thresholds: Mapping[str, Sequence[float]] | Sequence[float],
+    *,
+    seed: int | None = None,
+    missing_rate: float = 0.0,
+) -> pd.DataFrame:
+    """Draw Likert answers from a population model (ordered probit, theta parameterization).
+
+    The latent responses y* are drawn as in :func:`simulate_data`, with the items' residual
+    variances as the syntax gives them (1 unless valued, which is the theta parameterization's
+    scale), and cut at the thresholds: an answer is 1 + the number of thresholds below y*.
+
+    Parameters
+    ----------
+    syntax : str
+        Population model in lavaan syntax; fixed values are the population values.
+    n : int
+        Number of respondents.
+    thresholds : sequence of float, or mapping of item to sequence of float
+        Increasing cut points on the latent-response scale: one set for every observed
+        variable, or a set per item (items not in the mapping stay continuous).
+    seed : int, optional
+        Seed of the random generator.
+    missing_rate : float
+        Share of answers deleted completely at random.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Integer answers 1..K (floats where answers are missing), continuous columns as drawn.
+
+    Examples
+    --------
+    >>> d = simulate_ordinal_data("f =~ 1*x1 + 0.8*x2 + 0.6*x3", 1000, [-1.0, 0.0, 1.0], seed=1)
+    >>> sorted(d["x1"].unique().tolist())
+    [1, 2, 3, 4]
+    """
+    latent = simulate_data(syntax, n, seed=seed)
+    cuts = (
+        dict(thresholds) if isinstance(thresholds, Mapping)
+        else {v: thresholds for v in latent.columns}
+    )
+    out = latent.copy()
+    for item, tau in cuts.items():
+        tau = np.asarray(tau, dtype=float)
+        if np.any(np.diff(tau) <= 0):
+            raise ValueError(f"thresholds of '{item}' must increase: {tau.tolist()}")
+        out[item] = np.searchsorted(tau, latent[item].to_numpy()) + 1
+    if missing_rate:
+        rng = np.random.default_rng(None if seed is None else seed + 1)
+        out = out.mask(rng.random(out.shape) < missing_rate)
+    return out
