@@ -72,9 +72,12 @@ def _fit(args: argparse.Namespace) -> int:
         survey = read_survey(data, SurveySchema.from_yaml(args.survey), reverse=True,
                              missing_codes=args.missing_codes)
         data = survey.data
+    ordered = None
+    if args.ordered is not None:
+        ordered = True if args.ordered == "all" else [v.strip() for v in args.ordered.split(",")]
     fit = model.fit(
         data, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-        sampler=args.sampler, progressbar=not args.no_progress,
+        sampler=args.sampler, progressbar=not args.no_progress, ordered=ordered,
     )
     summary = fit.summary(hdi_prob=args.hdi_prob)
     with pd.option_context("display.max_rows", None, "display.width", 160,
@@ -115,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--chains", type=int, default=4)
     fit.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER)
     fit.add_argument("--std-lv", action="store_true", help="identify factors by unit variance")
+    fit.add_argument("--ordered", nargs="?", const="all", metavar="ITEM,ITEM",
+                     help="fit Likert items as ordinal (ordered probit): all indicators, "
+                     "or the comma-separated items named")
     fit.add_argument("--hdi-prob", type=float, default=0.9)
     fit.add_argument("--out", help="directory for summary.csv and posterior.nc")
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -11,6 +11,8 @@ import pandas as pd
 import xarray as xr
 
 from bayes_rent import fit_indices as _fit_indices
+from bayes_rent.backend.clustered import ClusterMoments, cluster_results
+from bayes_rent.backend.conditional import Responses
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import PriorGroup, element_draws, priors_table
 from bayes_rent.diagnostics import ConvergenceReport, check_convergence
@@ -53,6 +55,12 @@ class Fit:
     settings : dict
         The sampling options the fit ran with (``draws``, ``tune``, ``chains``, ``sampler``,
         ``seed``).
+    responses : Responses or None
+        For a model with ordinal items (the conditional backend): the answers as the
+        likelihood saw them, with each ordinal item's categories.
+    clusters : ClusterMoments or None
+        For firms nested in clusters: the statistics per cluster (``clusters.clusters``
+        names them); see :meth:`cluster_results`.
     """
 
     def __init__(
@@ -67,6 +75,8 @@ class Fit:
         moments: ObservedMoments,
         sampler: str,
         settings: dict | None = None,
+        responses: Responses | None = None,
+        clusters: ClusterMoments | None = None,
     ) -> None:
         self.model = model
         self.partable = partable
@@ -76,6 +86,10 @@ class Fit:
         self.data = data
         self.moments = moments
         self.sampler = sampler
+        # the conditional backend's answers (ordinal codes); None for the marginal backend
+        self.responses = responses
+        # firms nested in clusters: the per-cluster statistics; None without clusters
+        self.clusters = clusters
         # the sampling options of Model.fit (draws, tune, chains, sampler, seed), so follow-up
         # fits such as the null model of the fit indices can repeat them
         self.settings = dict(settings or {"sampler": sampler})
@@ -240,9 +254,28 @@ class Fit:
     def scores(self, kind: str = "draws", seed: int | None = None) -> xr.DataArray:
         """Posterior latent scores per respondent: dims ``(chain, draw, respondent, construct)``.
 
-        See :func:`bayes_rent.scores.latent_scores`.
+        With ordinal items the scores were sampled with the parameters and are returned as
+        they are (``kind`` and ``seed`` do not apply); otherwise see
+        :func:`bayes_rent.scores.latent_scores`.
         """
+        if self.responses is not None:
+            return self.idata.posterior["latent_scores"].rename("scores")
+        if self.clusters is not None:
+            raise NotImplementedError(
+                "latent scores of a model with clusters are not computed yet (they would "
+                "need each firm's cluster mean)"
+            )
         return latent_scores(self, kind=kind, seed=seed)
+
+    def cluster_results(self) -> xr.Dataset:
+        """Per cluster and draw: latent intercepts and means, item means, random paths.
+
+        Dims ``(chain, draw, cluster, ...)``; see
+        :func:`bayes_rent.backend.clustered.cluster_results`.
+        """
+        if self.clusters is None:
+            raise ValueError("this model was fitted without cluster=")
+        return cluster_results(self.idata.posterior, self.layout, self.groups)
 
     @property
     def priors(self) -> pd.DataFrame:

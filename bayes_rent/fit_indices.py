@@ -72,7 +72,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_rent.backend import clustered
 from bayes_rent.backend.marginal import element_draws, implied_moments
+from bayes_rent.results.respondent_loglik import respondent_loglik_diagnostics
 from bayes_rent.results.summary import summarize_draws
 
 if TYPE_CHECKING:
@@ -232,6 +234,12 @@ def log_likelihood(fit: Fit) -> xr.DataArray:
     >>> ll.sizes  # doctest: +SKIP
     Frozen({'chain': 4, 'draw': 1000, 'respondent': 301})
     """
+    if fit.responses is not None:
+        return _ordinal_log_likelihood(fit)
+    if fit.clusters is not None:
+        return clustered.respondent_loglik(
+            fit.idata.posterior, fit.layout, fit.groups, fit.data, fit.clusters
+        )
     sigma, mu = _implied(fit)
     c, d, p = mu.shape
     m = fit.moments
@@ -246,6 +254,99 @@ def log_likelihood(fit: Fit) -> xr.DataArray:
                 "respondent": fit.data.index[m.pattern_of_row >= 0].to_numpy()},
         name="y",
     )
+
+
+def _ordinal_log_likelihood(fit: Fit, n_importance: int = 200) -> xr.DataArray:
+    """Per-respondent log-likelihood of a fit with ordinal items, latent scores integrated out.
+
+    The scores the sampler drew are conditional on each respondent's own answers, which makes
+    a likelihood conditional on them useless for leave-one-out. The integral over the scores
+    is estimated by importance sampling around each respondent's posterior of the scores
+    (:func:`bayes_rent.results.respondent_loglik.respondent_loglik_diagnostics`); a warning
+    names the share of respondents whose importance weights are unreliable.
+    """
+    r = fit.responses
+    mats = fit.matrices
+    lay = fit.layout
+    items = r.ordinal_items + r.continuous_items
+    c, d = mats.sizes["chain"], mats.sizes["draw"]
+
+    def flat(a: xr.DataArray, *dims: str) -> np.ndarray:
+        return a.transpose("chain", "draw", *dims).values.reshape((c * d,) + a.shape[2:])
+
+    lam = flat(mats["Lambda"].sel(observed=items), "observed", "latent")
+    nu = flat(mats["nu"].sel(observed=items), "observed")
+    theta = np.stack([mats["Theta"].sel(observed=v, observed_col=v) for v in items], -1)
+    theta = theta.reshape(c * d, -1)
+    eye = np.eye(lay.n_latent)
+    b = flat(mats["B"], "latent", "latent_col")
+    a = np.linalg.solve(eye - b, np.broadcast_to(eye, b.shape))
+    psi = flat(mats["Psi"], "latent", "latent_col")
+    latent_mean = (a @ flat(mats["alpha"], "latent")[..., None])[..., 0]
+    latent_cov = a @ psi @ _swap(a)
+
+    n_cuts = max(len(cats) for cats in r.categories.values()) - 1
+    thresholds = np.full((c * d, len(items), n_cuts), np.inf)
+    rows = fit.partable.loc[fit.partable["op"] == "|"]
+    draws = fit.parameter_draws
+    for j, item in enumerate(r.ordinal_items):
+        ids = rows.loc[rows["lhs"] == item].sort_values("rhs", key=lambda s: s.str[1:].astype(int))
+        thresholds[:, j, : len(ids)] = (
+            draws.sel(par=ids["id"].to_numpy()).values.reshape(c * d, -1)
+        )
+    n = len(r.respondents)
+    codes = np.full((n, len(items)), -1)
+    codes[:, : len(r.ordinal_items)] = np.where(r.answered > 0, r.codes, -1)
+    values = np.full((n, len(items)), np.nan)
+    values[:, len(r.ordinal_items):] = np.where(r.present > 0, r.values, np.nan)
+
+    scores = fit.idata.posterior["latent_scores"].transpose(
+        "chain", "draw", "respondent", "construct"
+    ).values.reshape(c * d, n, -1)
+    proposal_mean = scores.mean(0)
+    centred = scores - proposal_mean
+    proposal_cov = np.einsum("sni,snj->nij", centred, centred) / (c * d - 1)
+
+    result = respondent_loglik_diagnostics(
+        codes, values, np.arange(len(items)) < len(r.ordinal_items), thresholds, lam, nu,
+        theta, latent_mean, latent_cov, phantom=lay.phantom,
+        phantom_values=r.phantom_values if lay.phantom.any() else None,
+        proposal_mean=proposal_mean, proposal_cov=proposal_cov,
+        n_importance=n_importance, seed=fit.settings.get("seed"),
+    )
+    bad = result.unreliable
+    if bad.any():
+        warnings.warn(
+            f"the importance-sampling estimate of the respondent log-likelihood is unreliable "
+            f"for {int(bad.sum())} of {n} respondents (Pareto k > "
+            f"{result.pareto_k_threshold:.2f}); LOO for them is uncertain",
+            stacklevel=3,
+        )
+    post = fit.idata.posterior
+    return xr.DataArray(
+        result.loglik.reshape(c, d, n),
+        dims=("chain", "draw", "respondent"),
+        coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                "respondent": r.respondents.to_numpy()},
+        name="y",
+    )
+
+
+def _require_normal_likelihood(fit: Fit) -> None:
+    """The χ²-based indices need the multivariate normal likelihood and its saturated model."""
+    if fit.clusters is not None:
+        raise NotImplementedError(
+            "PPP and the χ²-based fit indices are not computed for a model with clusters yet "
+            "(the saturated model would need the clusters' means); use fit.loo() and "
+            "br.compare() to compare models."
+        )
+    if fit.responses is not None:
+        raise NotImplementedError(
+            "PPP, BRMSEA, BGammaHat, BCFI, BTLI and SRMR are defined here through the χ² of "
+            "the multivariate normal likelihood; for a model with ordinal items they are not "
+            "computed (no discrepancy for ordered-probit data is implemented yet). Use "
+            "fit.loo() and br.compare() to compare models."
+        )
 
 
 def add_log_likelihood(fit: Fit) -> az.InferenceData:
@@ -632,7 +733,7 @@ def fit_null_model(fit: Fit, *, seed: int | None = None, **kwargs) -> Fit:
     """
     from bayes_rent.model import Model  # the model module imports Fit: import late
 
-    options = {k: v for k, v in fit.settings.items() if k != "seed"}
+    options = {k: v for k, v in fit.settings.items() if k not in ("seed", "cluster_options")}
     options = {**options, "progressbar": False, **kwargs}
     with warnings.catch_warnings():
         # a null model's convergence is reported by its own Fit when the user fits it;
@@ -712,6 +813,7 @@ def ppp(fit: Fit, *, seed: int | None = None) -> float:
     --------
     >>> ppp(fit, seed=1)  # doctest: +SKIP
     """
+    _require_normal_likelihood(fit)
     chisq, chisq_rep, *_ = _discrepancies(fit, seed)
     return float(np.mean(chisq_rep >= chisq))
 
@@ -753,6 +855,7 @@ def fit_index_draws(
     >>> float((draws["chisq_rep"] >= draws["chisq"]).mean()) == draws.attrs["ppp"]  # doctest: +SKIP
     True
     """
+    _require_normal_likelihood(fit)
     m = fit.moments
     chisq, chisq_rep, h1, iterations, sigma = _discrepancies(fit, seed)
     p = sigma.shape[-1]
@@ -865,6 +968,7 @@ def fit_indices(
     >>> fit = br.cfa(hs, br.datasets.holzinger_swineford(), seed=1)  # doctest: +SKIP
     >>> fit_indices(fit, seed=1).loc[["ppp", "brmsea", "bcfi", "srmr"]]  # doctest: +SKIP
     """
+    _require_normal_likelihood(fit)
     draws = fit_index_draws(fit, seed=seed, null_fit=null_fit, incremental=incremental)
     names = [v for v in _ORDER if v in draws]
     stacked = xr.concat([draws[v] for v in names], dim="index").assign_coords(index=names)

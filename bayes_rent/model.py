@@ -13,13 +13,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from bayes_rent.backend.layout import build_layout
-from bayes_rent.backend.marginal import build_model, prior_groups
-from bayes_rent.backend.start import start_values
+from bayes_rent.backend import clustered, conditional
+from bayes_rent.backend.layout import Layout, build_layout
+from bayes_rent.backend.marginal import PriorGroup, build_model, prior_groups
+from bayes_rent.backend.start import conditional_start, start_values
 from bayes_rent.fit import Fit
 from bayes_rent.identification import check_markers
-from bayes_rent.observed import check_data, moments
-from bayes_rent.partable import build_partable, observed_variables
+from bayes_rent.observed import DataError, check_data, moments
+from bayes_rent.partable import build_partable, latent_variables, observed_variables
 from bayes_rent.priors import check_override_keys
 from bayes_rent.sample import DEFAULT_SAMPLER, run_sampler, structure_key
 
@@ -57,9 +58,8 @@ class Model:
     ) -> None:
         self.syntax = syntax
         self.std_lv = std_lv
-        self.partable = build_partable(
-            syntax, std_lv=std_lv, meanstructure=meanstructure, fixed_x=fixed_x
-        )
+        self._options = dict(std_lv=std_lv, meanstructure=meanstructure, fixed_x=fixed_x)
+        self.partable = build_partable(syntax, **self._options)
 
     def fit(
         self,
@@ -74,7 +74,9 @@ class Model:
         progressbar: bool = True,
         ordered: bool | list[str] | None = None,
         group: str | None = None,
-        cluster: str | None = None,
+        cluster: str | pd.Series | None = None,
+        random_paths: bool | list[str] = False,
+        cluster_options: Mapping[str, object] | None = None,
     ) -> Fit:
         """Sample the posterior of the model given the data.
 
@@ -94,8 +96,27 @@ class Model:
             ``"lhs op rhs"``; values are prior strings such as ``"normal(0,1)"``.
         progressbar : bool
             Show sampling progress.
-        ordered, group, cluster
-            Ordinal items, multiple groups and clustered firms: not in this release.
+        ordered : bool or list of str, optional
+            Ordinal (Likert) items: ``True`` for every observed indicator, or a list. They
+            are fitted by ordered probit in the theta parameterization (intercept 0,
+            residual variance 1, one threshold per observed category boundary, named
+            ``item | t1`` ...), with every respondent's latent scores sampled (the
+            conditional backend); the other items stay continuous. Items with thresholds
+            written in the syntax are ordinal in any case.
+        group : str, optional
+            Multiple groups: not in this release.
+        cluster : str or pandas.Series, optional
+            Firms nested in clusters: the column of ``data`` with the cluster ids, or the
+            ids. Every latent mean gets a random intercept per cluster, partially pooled
+            (:mod:`bayes_rent.backend.clustered`); ``fit.cluster_results()`` gives the
+            clusters' latent means per draw. Continuous items only.
+        random_paths : bool or list of str
+            With ``cluster``: let these structural paths (by name, or all with ``True``)
+            vary by cluster around a common value, with an estimated spread.
+        cluster_options : mapping, optional
+            With ``cluster``: ``cluster_prior``, ``path_prior`` (SD priors of the random
+            effects) and ``centred`` (parameterization), as for
+            :func:`bayes_rent.backend.clustered.build_clustered_model`.
 
         Returns
         -------
@@ -106,15 +127,16 @@ class Model:
         bayes_rent.observed.DataError
             When a column is absent, not numeric or constant, or there are too few rows.
         """
-        for name, value in (("ordered", ordered), ("group", group), ("cluster", cluster)):
-            if value:
-                raise NotImplementedError(
-                    f"{name}= is not supported yet: this release fits continuous indicators "
-                    "in a single group with the marginal backend."
-                )
-        pt = self.partable
-        observed = observed_variables(pt)
+        if group:
+            raise NotImplementedError(
+                "group= is not supported yet: this release fits a single group."
+            )
+        observed = observed_variables(self.partable)
+        ids = data[cluster] if isinstance(cluster, str) else cluster
         frame = check_data(pd.DataFrame(data), observed)
+        ordinal = self.ordinal_items(ordered)
+        categories = conditional.ordinal_categories(frame, ordinal)
+        pt = self._partable_for(categories)
         if not self.std_lv:
             pt = check_markers(pt, frame)
         layout = build_layout(pt)
@@ -124,11 +146,74 @@ class Model:
             | {f"{a}{o}{b}" for a, o, b in pt[["lhs", "op", "rhs"]].itertuples(index=False)},
         )
         groups = prior_groups(layout, priors)
-        stats = moments(frame)
         key = structure_key(
             pt[["lhs", "op", "rhs", "free", "value", "label"]].to_csv(),
             [(g.name, g.spec, g.elements) for g in groups],
         )
+        settings = dict(draws=draws, tune=tune, chains=chains, sampler=sampler, seed=seed,
+                        progressbar=progressbar)
+        if ordinal and ids is not None:
+            raise NotImplementedError("cluster= with ordinal items is not supported yet")
+        if ordinal:
+            return self._fit_conditional(frame, pt, layout, groups, key, categories, settings)
+        if ids is not None:
+            return self._fit_clustered(
+                frame, pt, layout, groups, key, ids, settings,
+                dict(cluster_options or {}, random_paths=random_paths),
+            )
+        return self._fit_marginal(frame, pt, layout, groups, key, settings)
+
+    def ordinal_items(self, ordered: bool | list[str] | None) -> list[str]:
+        """The items treated as ordinal, in model order.
+
+        ``ordered=True`` takes every observed indicator of a latent variable (not covariates
+        in the structural part); a list names them; items with thresholds written in the
+        syntax (``x1 | t1 + t2``) are ordinal in any case.
+
+        Examples
+        --------
+        >>> Model("f =~ x1 + x2 + x3; y ~ f + z").ordinal_items(True)
+        ['x1', 'x2', 'x3']
+        """
+        pt = self.partable
+        observed = observed_variables(pt)
+        lv = set(latent_variables(pt))
+        chosen = set(pt.loc[pt["op"] == "|", "lhs"])
+        if ordered is True:
+            chosen |= {v for v in pt.loc[pt["op"] == "=~", "rhs"] if v not in lv}
+        elif ordered:
+            unknown = [v for v in ordered if v not in observed]
+            if unknown:
+                raise ValueError(
+                    f"ordered: {', '.join(map(repr, unknown))} not an observed variable of the "
+                    f"model (observed: {', '.join(observed)})"
+                )
+            chosen |= set(ordered)
+        return [v for v in observed if v in chosen]
+
+    def _partable_for(self, categories: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The parameter table with thresholds for the data's categories."""
+        if not categories:
+            return self.partable
+        pt = build_partable(
+            self.syntax, **self._options,
+            ordered={v: len(c) - 1 for v, c in categories.items()},
+        )
+        counts = pt.loc[pt["op"] == "|", "lhs"].value_counts()
+        for item, cats in categories.items():
+            if counts[item] != len(cats) - 1:
+                raise DataError(
+                    f"'{item}': the syntax gives {counts[item]} thresholds, but the data have "
+                    f"{len(cats)} categories ({', '.join(f'{c:g}' for c in cats)}), which need "
+                    f"{len(cats) - 1}"
+                )
+        return pt
+
+    def _fit_marginal(
+        self, frame: pd.DataFrame, pt: pd.DataFrame, layout: Layout,
+        groups: list[PriorGroup], key: str, settings: dict,
+    ) -> Fit:
+        stats = moments(frame)
         missing_cells = filled = None
         if stats.scattered:
             values = frame.to_numpy(dtype=float)
@@ -137,19 +222,59 @@ class Model:
             key = structure_key(key, "augmented", missing_cells)
         model = build_model(layout, stats, groups, missing_cells=missing_cells, filled=filled)
         start = start_values(layout, stats, std_lv=self.std_lv, data=frame)
-        initvals = _chain_initvals(start, groups, chains, seed)
+        initvals = _chain_initvals(start, groups, settings["chains"], settings["seed"])
         if missing_cells is not None:
             for point in initvals:
                 point["missing_answers"] = filled[missing_cells]
         model_data = stats.as_data() if missing_cells is None else {"filled_data": filled}
-        idata = run_sampler(
-            model, key, model_data, initvals, sampler=sampler, draws=draws, tune=tune,
-            chains=chains, seed=seed, progressbar=progressbar,
-        )
+        idata = run_sampler(model, key, model_data, initvals, **settings)
         return Fit(
             model=self, partable=pt, layout=layout, groups=groups, idata=idata, data=frame,
-            moments=stats, sampler=sampler,
-            settings=dict(draws=draws, tune=tune, chains=chains, sampler=sampler, seed=seed),
+            moments=stats, sampler=settings["sampler"], settings=settings,
+        )
+
+    def _fit_clustered(
+        self, frame: pd.DataFrame, pt: pd.DataFrame, layout: Layout,
+        groups: list[PriorGroup], key: str, ids, settings: dict, options: dict,
+    ) -> Fit:
+        stats = clustered.cluster_moments(frame, ids)
+        paths = [
+            layout.elements[k].name
+            for k in clustered.random_path_elements(layout, options.pop("random_paths"))
+        ]
+        options = {"random_paths": paths, **options}
+        key = clustered.clustered_structure_key(key, stats, *sorted(options.items()))
+        model = clustered.build_clustered_model(layout, stats, groups, **options)
+        # the cluster effects start at 0, the shared parameters at the pooled data's optimum
+        start = start_values(layout, moments(frame), std_lv=self.std_lv, data=frame)
+        initvals = clustered.cluster_initvals(
+            _chain_initvals(start, groups, settings["chains"], settings["seed"]), layout,
+            start, n_clusters=stats.n_clusters, **options,
+        )
+        idata = run_sampler(model, key, stats.as_data(bool(paths)), initvals, **settings)
+        return Fit(
+            model=self, partable=pt, layout=layout, groups=groups, idata=idata, data=frame,
+            moments=moments(frame), sampler=settings["sampler"],
+            settings={**settings, "cluster_options": options}, clusters=stats,
+        )
+
+    def _fit_conditional(
+        self, frame: pd.DataFrame, pt: pd.DataFrame, layout: Layout,
+        groups: list[PriorGroup], key: str, categories: dict[str, np.ndarray], settings: dict,
+    ) -> Fit:
+        responses = conditional.arrange_responses(frame, layout, categories)
+        model = conditional.build_model(layout, groups, responses)
+        start, scores = conditional_start(layout, frame, responses, std_lv=self.std_lv)
+        initvals = [
+            conditional.sampled_point(layout, groups, start, point, scores)
+            for point in _chain_initvals(start, groups, settings["chains"], settings["seed"])
+        ]
+        key = structure_key(key, "conditional", responses.codes.shape, responses.values.shape)
+        idata = run_sampler(model, key, responses.as_data(), initvals, **settings)
+        return Fit(
+            model=self, partable=pt, layout=layout, groups=groups, idata=idata, data=frame,
+            moments=moments(frame), sampler=settings["sampler"], settings=settings,
+            responses=responses,
         )
 
 
@@ -175,6 +300,8 @@ def _chain_initvals(
                 x = np.tanh(np.arctanh(np.clip(x, -0.99, 0.99)) + jit)
                 if g.spec.family == "beta":
                     x = (x + 1) / 2
+            elif g.kind == "threshold":
+                pass  # cut points stay as they are, so they stay ordered within their item
             else:
                 x = x + jit * np.maximum(np.abs(x), 0.1)
             if g.spec.family == "uniform":

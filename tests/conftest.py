@@ -53,3 +53,19 @@ def hs_lavaan() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def hs_fit_measures() -> dict:
     return json.loads((DATA / "HS_cfa_fit.json").read_text())
+
+
+# Likert answers (tests/test_ordinal.py, tests/test_cli.py): thresholds on the latent-response
+# scale of the theta parameterization, and a two-factor model with four items each
+FIVE_POINT = [-1.8, -0.7, 0.5, 1.6]
+SEVEN_POINT = [-2.0, -1.2, -0.4, 0.3, 1.0, 1.8]
+SMALL_POPULATION = """
+f1 =~ 1*y1 + 0.9*y2 + 1.2*y3 + 0.8*y4
+f2 =~ 1*y5 + 1.1*y6 + 0.9*y7 + 0.7*y8
+f1 ~~ 1*f1 + 0.4*f2
+f2 ~~ 1*f2
+"""
+SMALL = """
+f1 =~ y1 + y2 + y3 + y4
+f2 =~ y5 + y6 + y7 + y8
+"""

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import FIVE_POINT, SMALL, SMALL_POPULATION
 
 from bayes_rent.cli import main
+from bayes_rent.population import simulate_ordinal_data
 
 MODELS = Path(__file__).parent.parent / "models"
 
@@ -51,3 +53,20 @@ def test_book_submodel_on_the_simulated_survey(tmp_path, capsys):
     # re_tr4 is reverse-keyed: recoded, it loads positively like its dimension's other items
     assert float(loading["hdi_low"].iloc[0]) > 0
     assert "indirect" in out
+
+
+def test_ordered_items_are_fitted_as_ordinal(tmp_path, capsys):
+    # the same model and data shape as the LOO test of tests/test_ordinal.py, so the compiled
+    # model is shared within one pytest run
+    simulate_ordinal_data(SMALL_POPULATION, 250, FIVE_POINT, seed=15).to_csv(
+        tmp_path / "likert.csv", index=False
+    )
+    (tmp_path / "two.lav").write_text(SMALL)
+    status = main(["fit", str(tmp_path / "two.lav"), "--data", str(tmp_path / "likert.csv"),
+                   "--ordered", "--seed", "9", "--draws", "400", "--tune", "400",
+                   "--no-progress"])
+    out = capsys.readouterr().out
+    assert status in (0, 2)
+    lines = [ln.split() for ln in out.splitlines()]
+    thresholds = [ln for ln in lines if len(ln) > 3 and ln[1] == "|"]
+    assert len(thresholds) == 8 * 4

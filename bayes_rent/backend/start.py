@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
+from scipy import optimize, stats
 
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import implied_moments, pattern_loglik
@@ -123,3 +123,157 @@ def start_values(
         negative_log_posterior, u0, method="L-BFGS-B", options={"maxiter": maxiter}
     )
     return _to_natural(res.x, kinds)
+
+
+# ---------------------------------------------------------------- the conditional backend
+def continuous_twin(partable: pd.DataFrame, ordinal_items: list[str]) -> pd.DataFrame:
+    """The same model with its ordinal items treated as continuous.
+
+    The threshold rows go, and the ordinal items' automatic intercepts and residual variances
+    become free again; row ids are kept, so rows of the two tables match by id.
+    """
+    twin = partable.loc[partable["op"] != "|"].copy()
+    auto = (~twin["user"]) & twin["lhs"].isin(ordinal_items) & (
+        (twin["op"] == "~1") | ((twin["op"] == "~~") & (twin["lhs"] == twin["rhs"]))
+    )
+    twin.loc[auto, "free"] = True
+    twin.loc[auto, "value"] = np.nan
+    return twin
+
+
+def normal_scores(
+    data: pd.DataFrame, categories: dict[str, np.ndarray]
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Ordinal answers replaced by normal scores, and thresholds from the marginal proportions.
+
+    Category k of an item becomes E[Z | τ_k < Z < τ_{k+1}] for a standard normal Z, where the
+    τ are the normal quantiles of the item's cumulative proportions.
+
+    Returns
+    -------
+    scored : pandas.DataFrame
+        The data with every ordinal item scored (missing answers stay missing).
+    thresholds : dict
+        Item → its thresholds on the standard normal scale.
+    """
+    scored = data.astype(float).copy()
+    thresholds = {}
+    for item, cats in categories.items():
+        col = data[item].to_numpy(dtype=float)
+        seen = ~np.isnan(col)
+        code = np.searchsorted(cats, col[seen])
+        counts = np.bincount(code, minlength=len(cats))
+        tau = stats.norm.ppf(np.cumsum(counts)[:-1] / counts.sum())
+        edges = np.concatenate([[-np.inf], tau, [np.inf]])
+        mass = np.diff(stats.norm.cdf(edges))
+        score = -np.diff(stats.norm.pdf(edges)) / mass
+        values = col.copy()
+        values[seen] = score[code]
+        scored[item] = values
+        thresholds[item] = tau
+    return scored, thresholds
+
+
+def _marker_scales(layout: Layout, unit: np.ndarray) -> np.ndarray:
+    """Per latent, the factor by which its scale changes when indicator i is rescaled by unit[i].
+
+    A latent fixed to an observed marker takes the marker's factor (so the fixed loading keeps
+    its value); a latent fixed to a latent marker takes that latent's; a latent without a fixed
+    loading (``std_lv``) and a phantom keep their scale.
+    """
+    pt_rows = layout.partable.set_index("id")
+    marker: dict[int, tuple[str, int]] = {}
+    for rid, name, i, j in layout.cells:
+        if pt_rows.at[rid, "op"] == "=~" and not pt_rows.at[rid, "free"] and j not in marker:
+            marker[j] = ("Lambda", i) if name == "Lambda" else ("B", i)
+    scale = np.ones(layout.n_latent)
+    for _ in range(layout.n_latent):
+        for f, (name, i) in marker.items():
+            scale[f] = unit[i] if name == "Lambda" else scale[i]
+    return scale
+
+
+def conditional_start(
+    layout: Layout, data: pd.DataFrame, responses, *, std_lv: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Starting point of the conditional backend, from the fast continuous fit.
+
+    The ordinal answers are replaced by normal scores and the continuous twin of the model
+    (:func:`continuous_twin`) is fitted by penalized ML in plain numpy. Its solution is moved to
+    the theta parameterization: each ordinal item is divided by its residual SD (so its residual
+    variance is 1), each latent follows its marker's change of scale, and the thresholds are the
+    marginal normal quantiles on the item's new scale. The latent scores start at the twin's
+    regression scores on the same scale.
+
+    Parameters
+    ----------
+    layout : Layout
+        Layout of the ordinal model.
+    data : pandas.DataFrame
+        The checked data.
+    responses : bayes_rent.backend.conditional.Responses
+        The arranged answers.
+    std_lv : bool
+        Whether latent variances are fixed to 1.
+
+    Returns
+    -------
+    elements : numpy.ndarray
+        Element values on the natural scale.
+    scores : numpy.ndarray
+        ``(N, n_real_latent)`` latent scores.
+    """
+    from bayes_rent.backend.layout import build_layout
+    from bayes_rent.observed import moments
+
+    rows = data.loc[responses.respondents, layout.observed]
+    scored, tau0 = normal_scores(rows, responses.categories)
+    twin = build_layout(continuous_twin(layout.partable, responses.ordinal_items))
+    x = start_values(twin, moments(scored), std_lv=std_lv, data=scored)
+    mats = twin.matrices(twin.row_values(x))
+    lam, b, psi, theta = mats["Lambda"], mats["B"], mats["Psi"], mats["Theta"]
+    nu, alpha = mats["nu"], mats["alpha"]
+
+    # regression scores of the twin (missing answers at the item's mean)
+    a = np.linalg.inv(np.eye(layout.n_latent) - b)
+    cov_eta = a @ psi @ a.T
+    sigma = lam @ cov_eta @ lam.T + theta
+    y = scored.to_numpy(dtype=float)
+    y = np.where(np.isnan(y), np.nanmean(y, axis=0), y)
+    eta = a @ alpha + (y - (nu + lam @ a @ alpha)) @ np.linalg.solve(sigma, lam @ cov_eta)
+
+    # theta parameterization: ordinal items on a unit-residual scale, latents after markers
+    obs = {v: k for k, v in enumerate(layout.observed)}
+    unit = np.ones(layout.n_observed)
+    for item in responses.ordinal_items:
+        unit[obs[item]] = 1.0 / np.sqrt(theta[obs[item], obs[item]])
+    scale = _marker_scales(layout, unit)
+    converted = {
+        "Lambda": unit[:, None] * lam / scale[None, :],
+        "B": scale[:, None] * b / scale[None, :],
+        "Psi": scale[:, None] * psi * scale[None, :],
+        "Theta": unit[:, None] * theta * unit[None, :],
+        "nu": unit * nu,
+        "alpha": scale * alpha,
+    }
+    thresholds = {
+        item: (tau0[item] - nu[obs[item]]) * unit[obs[item]] for item in responses.ordinal_items
+    }
+
+    pt_rows = layout.partable.set_index("id")
+    cells = {rid: (name, i, j) for rid, name, i, j in layout.cells}
+    out = np.zeros(len(layout.elements))
+    for k, e in enumerate(layout.elements):
+        rid = e.rows[0]
+        if e.kind == "threshold":
+            out[k] = thresholds[pt_rows.at[rid, "lhs"]][int(pt_rows.at[rid, "rhs"][1:]) - 1]
+            continue
+        name, i, j = cells[rid]
+        m = converted[name]
+        if e.kind == "sd":
+            out[k] = np.sqrt(max(m[i, j], 1e-4))
+        elif e.kind == "correlation":
+            out[k] = np.clip(m[i, j] / np.sqrt(m[i, i] * m[j, j]), -0.95, 0.95)
+        else:
+            out[k] = m[i] if m.ndim == 1 else m[i, j]
+    return out, (eta * scale[None, :])[:, ~layout.phantom]

@@ -1,0 +1,425 @@
+"""The conditional backend: latent scores sampled per respondent, ordinal items by ordered probit.
+
+Every respondent i gets latent scores η_i. Given them, the answers are independent:
+
+* an ordinal item j with categories 0..K−1 and thresholds τ_1 < … < τ_{K−1} answers k with
+  probability ``Φ((τ_{k+1} − μ_ij)/σ_j) − Φ((τ_k − μ_ij)/σ_j)`` (τ_0 = −∞, τ_K = +∞), where
+  ``μ_ij = ν_j + Λ_j η_i``; in the theta parameterization ν_j = 0 and σ_j² = θ_jj = 1;
+* a continuous item is normal, ``N(μ_ij, θ_jj)``.
+
+Only the observed category's probit interval is evaluated (not the whole category vector), which
+is several times faster than a general ordered-probit distribution. Missing answers drop out of
+the product (MAR): they carry weight 0.
+
+The scores follow the structural model, centred: ``ζ_i = (I − B) η_i − α ~ N(0, Ψ)``. An
+observed variable in the structural part (a phantom latent) has its data as its score, so its
+regression and its variance enter through the same density.
+
+Starting every chain near the answer is what keeps the chains out of spurious wrong-sign modes
+(:func:`bayes_rent.backend.start.conditional_start`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_rent.backend.layout import Layout
+from bayes_rent.backend.marginal import PriorGroup, implied_moments
+from bayes_rent.observed import DataError
+from bayes_rent.priors import prior_rv
+
+#: Stand-in for ±∞ at the open ends of the first and last category. Finite, so gradients stay
+#: finite; far enough out that Φ there is 0 or 1 to double precision.
+_OPEN_END = 1e3
+
+def log_probit_interval(lower, upper):
+    """log(Φ(upper) − Φ(lower)) for lower < upper, in PyTensor.
+
+    An interval in the upper tail is reflected (Φ(b) − Φ(a) = Φ(−a) − Φ(−b)), so the difference
+    is always taken between two CDF values below one half, where ``erfc`` keeps full relative
+    precision down to about −37 SD (beyond that the probability is below 1e-300). One
+    logarithm of a difference of two ``erfc`` costs a third of the log-CDF route
+    (``log Φ(b) + log1mexp(log Φ(a) − log Φ(b))``, measured in bench/README.md), and ``erfc``,
+    unlike ``erfcx``, has a JAX implementation, so numpyro can run the model too.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import norm
+    >>> lo, hi = np.array([-1e3, -0.5, 6.0]), np.array([-30.0, 0.5, 1e3])
+    >>> got = log_probit_interval(pt.as_tensor(lo), pt.as_tensor(hi)).eval()
+    >>> ref = np.log(norm.sf(-hi) - norm.sf(-lo))  # lower tail: Φ(x) = sf(−x)
+    >>> bool(np.allclose(got[:2], ref[:2], rtol=1e-12)), bool(np.isclose(got[2], norm.logsf(6.0)))
+    (True, True)
+    """
+    flip = (lower + upper) > 0
+    a = pt.switch(flip, -upper, lower)
+    b = pt.switch(flip, -lower, upper)
+    return pt.log(0.5 * (pt.erfc(-b / np.sqrt(2.0)) - pt.erfc(-a / np.sqrt(2.0))))
+
+
+@dataclass
+class Responses:
+    """The answers, arranged for the conditional likelihood.
+
+    Attributes
+    ----------
+    respondents : pandas.Index
+        The data rows kept (respondents with at least one answer).
+    ordinal_items, continuous_items : list of str
+        Items by type, each in model order.
+    categories : dict
+        Ordinal item → its answer values in ascending order; code k is the k-th of them.
+    codes : numpy.ndarray
+        ``(N, n_ordinal)`` category codes, 0 where the answer is missing.
+    answered : numpy.ndarray
+        ``(N, n_ordinal)`` 1.0 where answered, 0.0 where missing.
+    values : numpy.ndarray
+        ``(N, n_continuous)`` continuous answers, 0 where missing.
+    present : numpy.ndarray
+        ``(N, n_continuous)`` 1.0 where answered.
+    phantom_values : numpy.ndarray
+        ``(N, n_phantom)`` the data of observed variables in the structural part.
+    """
+
+    respondents: pd.Index
+    ordinal_items: list[str]
+    continuous_items: list[str]
+    categories: dict[str, np.ndarray]
+    codes: np.ndarray
+    answered: np.ndarray
+    values: np.ndarray
+    present: np.ndarray
+    phantom_values: np.ndarray
+
+    def as_data(self) -> dict[str, np.ndarray]:
+        """Values of the model's ``pm.Data``, by name (only the kinds of answer there are)."""
+        data = {
+            "codes": self.codes, "answered": self.answered, "values": self.values,
+            "present": self.present, "phantom_values": self.phantom_values,
+        }
+        return {name: value for name, value in data.items() if value.shape[1]}
+
+
+def ordinal_categories(data: pd.DataFrame, items: list[str]) -> dict[str, np.ndarray]:
+    """The answer values of each ordinal item, ascending (categories nobody chose are absent).
+
+    As lavaan does, an item has as many thresholds as observed categories less one, so a
+    category nobody chose leaves no threshold without data.
+
+    Examples
+    --------
+    >>> ordinal_categories(pd.DataFrame({"q1": [1, 2, 2, 5, None]}), ["q1"])
+    {'q1': array([1., 2., 5.])}
+    """
+    out = {}
+    for item in items:
+        cats = np.unique(data[item].dropna().to_numpy(dtype=float))
+        if len(cats) < 2:
+            raise DataError(f"ordinal item '{item}' has fewer than two observed categories")
+        out[item] = cats
+    return out
+
+
+def arrange_responses(
+    data: pd.DataFrame, layout: Layout, categories: dict[str, np.ndarray]
+) -> Responses:
+    """Split the data into ordinal codes, continuous values and phantom scores.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Checked data with the model's observed variables.
+    layout : Layout
+        Placement of the parameter-table rows.
+    categories : dict
+        From :func:`ordinal_categories`.
+
+    Raises
+    ------
+    bayes_rent.observed.DataError
+        When an observed variable of the structural part has missing values (its value is its
+        latent score in this backend).
+    """
+    items = [v for v in layout.observed if v not in layout.latent]
+    kept = data.loc[data[items].notna().any(axis=1)]
+    ordinal = [v for v in items if v in categories]
+    continuous = [v for v in items if v not in categories]
+    codes = np.zeros((len(kept), len(ordinal)), dtype=int)
+    for j, item in enumerate(ordinal):
+        col = kept[item].to_numpy(dtype=float)
+        seen = ~np.isnan(col)
+        codes[seen, j] = np.searchsorted(categories[item], col[seen])
+    phantoms = [v for v, ph in zip(layout.latent, layout.phantom, strict=True) if ph]
+    gaps = [v for v in phantoms if kept[v].isna().any()]
+    if gaps:
+        raise DataError(
+            f"{', '.join(gaps)}: missing values in an observed variable of the structural part "
+            "are not supported with ordinal items; rows "
+            f"{kept.index[kept[gaps].isna().any(axis=1)].tolist()[:10]}"
+        )
+    cont = kept[continuous].to_numpy(dtype=float)
+    return Responses(
+        respondents=kept.index,
+        ordinal_items=ordinal,
+        continuous_items=continuous,
+        categories=categories,
+        codes=codes,
+        answered=kept[ordinal].notna().to_numpy(dtype=float),
+        values=np.nan_to_num(cont),
+        present=(~np.isnan(cont)).astype(float),
+        phantom_values=kept[phantoms].to_numpy(dtype=float),
+    )
+
+
+def check_supported(layout: Layout) -> None:
+    """Raise for model features the conditional backend does not handle.
+
+    Residual covariances between items would couple the items given the scores, and a latent
+    without a (residual) variance has no density for its scores.
+    """
+    pt_rows = layout.partable
+    theta_cov = pt_rows[
+        (pt_rows["op"] == "~~") & (pt_rows["lhs"] != pt_rows["rhs"])
+        & pt_rows["lhs"].isin(layout.observed) & ~pt_rows["lhs"].isin(layout.latent)
+        & (pt_rows["free"] | (pt_rows["value"] != 0))
+    ]
+    if len(theta_cov):
+        r = theta_cov.iloc[0]
+        raise NotImplementedError(
+            f"'{r.lhs} ~~ {r.rhs}': residual covariances between items are not supported with "
+            "ordinal items; model the shared variance with a latent variable instead"
+        )
+
+
+def _structure_is_cyclic(layout: Layout) -> bool:
+    """Whether the directed graph of B (nonzero or free cells) has a cycle (a feedback loop)."""
+    b = np.zeros((layout.n_latent,) * 2, dtype=bool)
+    pt_rows = layout.partable.set_index("id")
+    for rid, name, i, j in layout.cells:
+        if name == "B" and (pt_rows.at[rid, "free"] or pt_rows.at[rid, "value"] != 0):
+            b[i, j] = True
+    reach = b.copy()
+    for _ in range(layout.n_latent):
+        reach = reach | (reach.astype(int) @ b.astype(int) > 0)
+    return bool(np.diag(reach).any())
+
+
+def _segments(layout: Layout, group: PriorGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each threshold of a group sits: its item, whether it opens the item, and the
+    position of the item's first threshold in the group's vector."""
+    pt_rows = layout.partable.set_index("id")
+    obs = {v: k for k, v in enumerate(layout.observed)}
+    items = np.array([obs[pt_rows.at[layout.elements[k].rows[0], "lhs"]] for k in group.elements])
+    first = np.r_[True, items[1:] != items[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(items)), 0))
+    return items, first, start
+
+
+def _thresholds_from_raw(raw, first: np.ndarray, start: np.ndarray):
+    """Ordered thresholds per item from an unconstrained vector, and the log-Jacobian.
+
+    An item's first threshold is the raw value; each next one adds ``exp(raw)`` (PyMC's
+    ordered transform, applied item by item along one flat vector, so items with different
+    numbers of categories share it).
+    """
+    steps = pt.switch(first, raw, pt.exp(raw))
+    total = pt.cumsum(steps)
+    before = pt.concatenate([pt.zeros(1), total])[start]
+    return total - before, pt.switch(first, 0.0, raw).sum()
+
+
+def _thresholds_to_raw(tau: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_thresholds_from_raw` (numpy)."""
+    return np.where(first, tau, np.log(np.maximum(np.diff(tau, prepend=0.0), 1e-6)))
+
+
+def _add_thresholds(layout: Layout, group: PriorGroup, response_sd, elements):
+    """The thresholds of one prior group as a reparameterization, with their prior.
+
+    In the theta parameterization an item's thresholds move with the SD of its latent
+    response, ``s_j = sqrt(Var(y*_j))``, which grows with the loadings: sampled directly, every
+    loading is tied to its item's thresholds in a curved ridge that a diagonal mass matrix
+    cannot follow. The sampler works on ``τ̃ = τ / s_j`` instead (ordered within each item
+    through an unconstrained vector ``<name>_raw``). The model is unchanged: the prior stays on
+    τ, and the Jacobian of (λ, ψ, τ̃) → (λ, ψ, τ) is ``s_j`` per threshold.
+    """
+    items, first, start = _segments(layout, group)
+    raw = pm.Flat(group.name + "_raw", dims=group.dim, initval=np.where(first, -1.0, -0.5))
+    standardized, log_jacobian = _thresholds_from_raw(raw, first, start)
+    scale = response_sd[items]
+    tau = pm.Deterministic(group.name, standardized * scale, dims=group.dim)
+    prior = pm.logp(pm.Normal.dist(*group.spec.args), tau).sum()
+    pm.Potential(group.name + "_prior", prior + log_jacobian + pt.log(scale).sum())
+    return pt.set_subtensor(elements[np.array(group.elements)], tau)
+
+
+def sampled_point(
+    layout: Layout, groups: list[PriorGroup], elements: np.ndarray, point: dict,
+    scores: np.ndarray,
+) -> dict:
+    """A starting point on the scales the model samples: standardized thresholds and scores.
+
+    Parameters
+    ----------
+    layout : Layout
+        Placement of the parameter-table rows.
+    groups : list of PriorGroup
+        The model's sampled vectors.
+    elements : numpy.ndarray
+        The element values the point was made from (for the SDs).
+    point : dict
+        Starting values by variable, thresholds as ``(item, cut)`` matrices.
+    scores : numpy.ndarray
+        ``(N, n_real_latent)`` starting latent scores.
+    """
+    sigma, _ = implied_moments(layout, elements)
+    scale = np.sqrt(np.diag(sigma))
+    mats = layout.matrices(layout.row_values(elements))
+    a = np.linalg.inv(np.eye(layout.n_latent) - mats["B"])
+    score_sd = np.sqrt(np.diag(a @ mats["Psi"] @ a.T))[~layout.phantom]
+    out = dict(point)
+    for g in groups:
+        if g.kind == "threshold":
+            items, first, _ = _segments(layout, g)
+            out[g.name + "_raw"] = _thresholds_to_raw(out.pop(g.name) / scale[items], first)
+    out["latent_scores_standardized"] = scores / score_sd[None, :]
+    return out
+
+
+def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) -> pm.Model:
+    """Build the PyMC model of the conditional backend.
+
+    Parameters
+    ----------
+    layout : Layout
+        Placement of the parameter-table rows (with threshold elements for ordinal items).
+    groups : list of PriorGroup
+        Sampled vectors with their priors (:func:`bayes_rent.backend.marginal.prior_groups`).
+    responses : Responses
+        The answers (:func:`arrange_responses`).
+
+    Returns
+    -------
+    pymc.Model
+        The parameters as in the marginal backend, ``thresholds`` with dims ``(ordinal_item,
+        cut)`` (ordered along ``cut``), and ``latent_scores`` with dims ``(respondent,
+        construct)``; the answers are ``pm.Data``.
+    """
+    check_supported(layout)
+    pt_rows = layout.partable.set_index("id")
+    real = np.flatnonzero(~layout.phantom)
+    phantom = np.flatnonzero(layout.phantom)
+    coords: dict[str, list] = {}
+    for g in groups:
+        coords[g.dim] = [layout.elements[k].name for k in g.elements]
+    coords["respondent"] = list(responses.respondents)
+    coords["construct"] = [layout.latent[k] for k in real]
+
+    obs_pos = {v: k for k, v in enumerate(layout.observed)}
+    ord_pos = np.array([obs_pos[v] for v in responses.ordinal_items], dtype=int)
+    cont_pos = np.array([obs_pos[v] for v in responses.continuous_items], dtype=int)
+    # where each threshold element goes in the (item, cut) table of cut points
+    ord_index = {v: j for j, v in enumerate(responses.ordinal_items)}
+    thr_elem, thr_item, thr_cut = [], [], []
+    for k in layout.elements_of("threshold"):
+        row = layout.elements[k].rows[0]
+        thr_elem.append(k)
+        thr_item.append(ord_index[pt_rows.at[row, "lhs"]])
+        thr_cut.append(int(pt_rows.at[row, "rhs"][1:]))
+    fixed_thr = [
+        (ord_index[r.lhs], int(r.rhs[1:]), r.value)
+        for r in layout.partable.itertuples() if r.op == "|" and not r.free
+    ]
+    n_cuts = max((len(c) for c in responses.categories.values()), default=1)
+    cut_table = np.full((len(ord_pos), n_cuts + 1), _OPEN_END)
+    cut_table[:, 0] = -_OPEN_END
+    for j, c, v in fixed_thr:
+        cut_table[j, c] = v
+    cyclic = _structure_is_cyclic(layout)
+
+    with pm.Model(coords=coords) as model:
+        data = {name: pm.Data(name, value) for name, value in responses.as_data().items()}
+        natural, order = [], []
+        for g in groups:
+            if g.kind == "threshold":
+                if g.spec.family != "normal":
+                    raise ValueError(
+                        f"threshold prior '{g.spec.text}': thresholds take a normal(mean, sd) prior"
+                    )
+                # placeholders: the thresholds are set once the latent responses' SDs exist
+                natural.append(pt.zeros(len(g.elements)))
+            else:
+                natural.append(prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))[1])
+            order.extend(g.elements)
+        stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
+        elements = stacked[np.argsort(order)]
+        # the matrices do not involve the thresholds, so they can be built first
+        mats = layout.matrices(layout.row_values(elements, xp=pt), xp=pt)
+        eye = np.eye(layout.n_latent)
+        a = pt.linalg.solve(eye - mats["B"], eye)
+        cov_eta = a @ mats["Psi"] @ a.T
+        lam_a = mats["Lambda"] @ a
+        response_sd = pt.sqrt(
+            (lam_a @ mats["Psi"] * lam_a).sum(-1) + pt.diagonal(mats["Theta"])
+        )
+        for g in groups:
+            if g.kind == "threshold":
+                elements = _add_thresholds(layout, g, response_sd, elements)
+
+        # scores are sampled in units of their SD: a change of a latent variance then
+        # rescales every respondent's score with it, instead of having to drag N scores
+        # along one by one (the slowest direction of the centred posterior under markers)
+        score_sd = pt.sqrt(pt.diagonal(cov_eta))[real]
+        raw_scores = pm.Flat("latent_scores_standardized", dims=("respondent", "construct"))
+        scores = pm.Deterministic(
+            "latent_scores", raw_scores * score_sd[None, :], dims=("respondent", "construct")
+        )
+        n = scores.shape[0]
+        eta = pt.zeros((n, layout.n_latent))
+        eta = pt.set_subtensor(eta[:, real], scores)
+        if len(phantom):
+            eta = pt.set_subtensor(eta[:, phantom], data["phantom_values"])
+        # centred: the disturbances of the structural equations are N(0, Psi)
+        zeta = eta @ (eye - mats["B"]).T - mats["alpha"][None, :]
+        # the quadratic form through Ψ⁻¹ (m × m) rather than a triangular solve against all N
+        # respondents: a LAPACK call per gradient on an m × N right-hand side was the slowest
+        # step of the whole gradient
+        chol = pt.linalg.cholesky(mats["Psi"], lower=True, on_error="nan")
+        chol_inv = pt.linalg.solve_triangular(chol, eye, lower=True)
+        precision = chol_inv.T @ chol_inv
+        logdet = 2.0 * pt.log(pt.diagonal(chol)).sum()
+        quad = ((zeta @ precision) * zeta).sum()
+        latent_ll = -0.5 * (n * (layout.n_latent * np.log(2 * np.pi) + logdet) + quad)
+        latent_ll = latent_ll + n * pt.log(score_sd).sum()  # Jacobian of the standardization
+        if cyclic:
+            # a feedback loop: the map from ζ to η has a Jacobian that depends on B
+            latent_ll = latent_ll + n * pt.log(pt.abs(pt.linalg.det(eye - mats["B"])))
+        pm.Potential("latent_density", pt.switch(pt.isnan(latent_ll), -np.inf, latent_ll))
+
+        mean = mats["nu"][None, :] + eta @ mats["Lambda"].T
+        sd = pt.sqrt(pt.diagonal(mats["Theta"]))
+        loglik = 0.0
+        if len(ord_pos):
+            cuts = pt.as_tensor(cut_table)
+            if thr_elem:
+                cuts = pt.set_subtensor(
+                    cuts[np.array(thr_item), np.array(thr_cut)], elements[np.array(thr_elem)]
+                )
+            item = np.arange(len(ord_pos))[None, :]
+            codes = data["codes"]
+            mu_o, sd_o = mean[:, ord_pos], sd[ord_pos][None, :]
+            lower = (cuts[item, codes] - mu_o) / sd_o
+            upper = (cuts[item, codes + 1] - mu_o) / sd_o
+            loglik = loglik + (log_probit_interval(lower, upper) * data["answered"]).sum()
+        if len(cont_pos):
+            resid = (data["values"] - mean[:, cont_pos]) / sd[cont_pos][None, :]
+            dens = -0.5 * (np.log(2 * np.pi) + resid**2) - pt.log(sd[cont_pos])[None, :]
+            loglik = loglik + (dens * data["present"]).sum()
+        pm.Potential("loglik", loglik)
+    return model

@@ -1,0 +1,233 @@
+"""Ordinal (Likert) indicators: the conditional backend with ordered-probit items.
+
+The data are simulated from known models in the theta parameterization (residual variance of
+every latent response 1), so the population values are the model's own parameters. Interval
+checks count hits against the central 99 % binomial interval of the nominal rate.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytensor.tensor as pt
+import pytest
+from conftest import FIVE_POINT, SEVEN_POINT, SMALL, SMALL_POPULATION
+from scipy import special, stats
+
+import bayes_rent as br
+from bayes_rent.backend.conditional import log_probit_interval
+from bayes_rent.backend.layout import build_layout
+from bayes_rent.observed import DataError
+from bayes_rent.partable import build_partable
+from bayes_rent.population import population_values, simulate_ordinal_data
+
+POPULATION = """
+f1 =~ 1*y1 + 0.8*y2 + 1.2*y3 + 0.9*y4 + 1.0*y5
+f2 =~ 1*y6 + 0.7*y7 + 1.1*y8 + 0.9*y9 + 1.3*y10
+f3 =~ 1*y11 + 0.9*y12 + 0.8*y13 + 1.2*y14 + 1.0*y15
+f4 =~ 1*y16 + 1.1*y17 + 0.9*y18 + 0.8*y19 + 1.0*y20
+f4 ~ 0.5*f1
+f1 ~~ 1*f1 + 0.3*f2 + 0.3*f3
+f2 ~~ 1*f2 + 0.3*f3
+f3 ~~ 1*f3
+f4 ~~ 0.75*f4
+"""
+ANALYSIS = """
+f1 =~ y1 + y2 + y3 + y4 + y5
+f2 =~ y6 + y7 + y8 + y9 + y10
+f3 =~ y11 + y12 + y13 + y14 + y15
+f4 =~ y16 + y17 + y18 + y19 + y20
+f4 ~ f1
+"""
+
+
+def _quiet_fit(model, data, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", br.ConvergenceWarning)
+        return model.fit(data, progressbar=False, **kwargs)
+
+
+def _std_truth(population: str) -> pd.Series:
+    """std_all loadings and paths of the population model (latent-response scale)."""
+    table = population_values(population)
+    layout = build_layout(table)
+    mats = layout.matrices(table["value"].to_numpy())
+    a = np.linalg.inv(np.eye(layout.n_latent) - mats["B"])
+    cov = a @ mats["Psi"] @ a.T
+    total = np.diag(mats["Lambda"] @ cov @ mats["Lambda"].T + mats["Theta"])
+    sd_lat = np.sqrt(np.diag(cov))
+    out = {}
+    for r in table.itertuples():
+        if r.op == "=~":
+            i, j = layout.observed.index(r.rhs), layout.latent.index(r.lhs)
+            out[(r.lhs, r.op, r.rhs)] = r.value * sd_lat[j] / np.sqrt(total[i])
+        elif r.op == "~":
+            i, j = layout.latent.index(r.lhs), layout.latent.index(r.rhs)
+            out[(r.lhs, r.op, r.rhs)] = r.value * sd_lat[j] / sd_lat[i]
+    return pd.Series(out)
+
+
+def _covered(table: pd.DataFrame, truth: pd.Series) -> np.ndarray:
+    t = table.set_index(["lhs", "op", "rhs"]).loc[truth.index]
+    return ((t["hdi_low"] <= truth) & (truth <= t["hdi_high"])).to_numpy()
+
+
+def _binomial_ok(hits: int, n: int, p: float = 0.9) -> bool:
+    lo, hi = stats.binom.interval(0.99, n, p)
+    return lo <= hits <= hi
+
+
+# ---------------------------------------------------------------- numerics
+def test_log_probit_interval_matches_scipy_in_both_tails():
+    lo = np.array([-1e3, -1e3, -0.5, 6.0, 30.0, -36.0, 2.0, -3.0, -1e3])
+    hi = np.array([-30.0, 0.3, 0.5, 7.0, 1e3, -35.0, 2.0 + 1e-6, 1e3, 1e3])
+    got = log_probit_interval(pt.as_tensor(lo), pt.as_tensor(hi)).eval()
+    # reference: the interval reflected into the lower tail, in log space (scipy)
+    a, b = np.where(lo + hi > 0, -hi, lo), np.where(lo + hi > 0, -lo, hi)
+    ref = special.log_ndtr(b) + np.log1p(-np.exp(special.log_ndtr(a) - special.log_ndtr(b)))
+    # narrow intervals (width 1e-6 SD) lose digits to cancellation, still 1e-9 relative
+    np.testing.assert_allclose(got, ref, rtol=1e-9)
+    assert got[-1] == 0.0
+
+
+# ---------------------------------------------------------------- the parameter table
+def test_ordered_items_get_thresholds_and_theta_scale():
+    pt_ = build_partable(SMALL, ordered={"y1": 4, "y5": 2})
+    thr = pt_.query("op == '|'")
+    assert thr[["lhs", "rhs"]].values.tolist() == [
+        ["y1", "t1"], ["y1", "t2"], ["y1", "t3"], ["y1", "t4"], ["y5", "t1"], ["y5", "t2"],
+    ]
+    assert thr["free"].all()
+    for item in ("y1", "y5"):
+        assert pt_.loc[(pt_.lhs == item) & (pt_.op == "~1"), "value"].item() == 0.0
+        var = pt_.loc[(pt_.lhs == item) & (pt_.op == "~~") & (pt_.rhs == item)]
+        assert not var["free"].item() and var["value"].item() == 1.0
+    # a continuous item keeps free intercept and residual variance
+    assert pt_.query("lhs == 'y2' and op == '~1'")["free"].item()
+    assert br.Model(SMALL).ordinal_items(["y2", "y1"]) == ["y1", "y2"]
+
+
+def test_bad_ordinal_requests_are_clear_errors():
+    data = simulate_ordinal_data(SMALL_POPULATION, 100, FIVE_POINT, seed=3)
+    with pytest.raises(ValueError, match="'z9'"):
+        br.Model(SMALL).fit(data, ordered=["z9"])
+    with pytest.raises(DataError, match="y1.*6 thresholds.*5 categories"):
+        br.Model(SMALL + "y1 | t1 + t2 + t3 + t4 + t5 + t6").fit(data, progressbar=False)
+    with pytest.raises(NotImplementedError, match="y1 ~~ y2"):
+        br.Model(SMALL + "y1 ~~ y2").fit(data, ordered=True, progressbar=False)
+
+
+# ---------------------------------------------------------------- recovery
+@pytest.fixture(scope="module")
+def five_point_fit():
+    data = simulate_ordinal_data(POPULATION, 300, FIVE_POINT, seed=11)
+    return _quiet_fit(br.Model(ANALYSIS), data, ordered=True, seed=5, draws=500, tune=500)
+
+
+def test_five_point_recovery_of_standardized_loadings_and_path(five_point_fit):
+    fit = five_point_fit
+    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    assert fit.convergence.divergences == 0
+    truth = _std_truth(POPULATION)
+    hits = _covered(fit.standardized(), truth)
+    print(f"\n5-point: {hits.sum()}/{len(hits)} std loadings and path covered")
+    assert _binomial_ok(int(hits.sum()), len(hits))
+
+
+def test_five_point_thresholds_recovered(five_point_fit):
+    thr = five_point_fit.summary().query("op == '|'")
+    assert len(thr) == 80
+    truth = np.tile(FIVE_POINT, 20)
+    covered = (thr["hdi_low"].to_numpy() <= truth) & (truth <= thr["hdi_high"].to_numpy())
+    print(f"\nthresholds: {covered.sum()}/80 covered")
+    assert _binomial_ok(int(covered.sum()), 80)
+    z = (thr["mean"].to_numpy() - truth) / thr["sd"].to_numpy()
+    assert np.abs(z).max() < 4.0
+
+
+def test_ordinal_fit_reports_scores_and_latent_response_scale(five_point_fit):
+    fit = five_point_fit
+    scores = fit.scores()
+    assert scores.dims == ("chain", "draw", "respondent", "construct")
+    assert list(scores["construct"].values) == ["f1", "f2", "f3", "f4"]
+    # each factor's posterior mean score follows the sum of its items
+    items = fit.data[[f"y{k}" for k in range(1, 6)]].sum(axis=1)
+    r = np.corrcoef(scores.sel(construct="f1").mean(("chain", "draw")), items)[0, 1]
+    assert r > 0.9
+    # std_all on the latent-response scale: Var(y*) = λ² Var(η) + 1 for every item
+    std = fit.standardized().query("op == '~~' and lhs == rhs and lhs.str.startswith('y')")
+    lam = fit.standardized().query("op == '=~'")
+    np.testing.assert_allclose(std["mean"].to_numpy(), 1 - (
+        lam.set_index("rhs").loc[std["lhs"], "mean"].to_numpy() ** 2
+    ), atol=0.03)
+
+
+def test_missing_answers_at_random_still_cover_the_truth():
+    rng = np.random.default_rng(21)
+    data = simulate_ordinal_data(POPULATION, 300, FIVE_POINT, seed=12).astype(float)
+    # MAR: answers go missing more often for firms that gave a high answer on y1 (always kept)
+    p = np.where(data["y1"] >= 4, 0.16, 0.07)[:, None]
+    drop = rng.random((300, 19)) < p
+    data.iloc[:, 1:] = data.iloc[:, 1:].mask(drop)
+    share = data.isna().to_numpy().mean()
+    assert 0.08 < share < 0.12
+    fit = _quiet_fit(br.Model(ANALYSIS), data, ordered=True, seed=6, draws=500, tune=500)
+    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    hits = _covered(fit.standardized(), _std_truth(POPULATION))
+    print(f"\n10 % MAR: {hits.sum()}/{len(hits)} covered")
+    assert _binomial_ok(int(hits.sum()), len(hits))
+
+
+def test_seven_point_items_with_an_unchosen_category():
+    data = simulate_ordinal_data(SMALL_POPULATION, 250, SEVEN_POINT, seed=13)
+    data.loc[data["y4"] == 7, "y4"] = 6  # nobody chose 7 on y4
+    fit = _quiet_fit(br.Model(SMALL), data, ordered=True, seed=7, draws=500, tune=500)
+    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    thr = fit.summary().query("op == '|'")
+    assert (thr["lhs"] == "y4").sum() == 5
+    assert (thr["lhs"] == "y1").sum() == 6
+    truth = _std_truth(SMALL_POPULATION)
+    s = fit.standardized().set_index(["lhs", "op", "rhs"]).loc[truth.index]
+    z = (s["mean"] - truth) / s["sd"]
+    assert np.abs(z).max() < 3.5, z
+
+
+def test_mixed_ordinal_and_continuous_items():
+    data = simulate_ordinal_data(
+        SMALL_POPULATION, 250, {v: FIVE_POINT for v in ("y1", "y2", "y5", "y6")}, seed=14
+    )
+    fit = _quiet_fit(br.Model(SMALL), data, ordered=["y1", "y2", "y5", "y6"], seed=8,
+                     draws=500, tune=500)
+    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    summ = fit.summary().set_index(["lhs", "op", "rhs"])
+    assert summ.index.isin([("y1", "|", "t4")]).any()
+    assert not summ.index.isin([("y3", "|", "t1")]).any()
+    # the continuous items' residual variances are estimated (population value 1)
+    z = (summ.loc[("y3", "~~", "y3"), "mean"] - 1.0) / summ.loc[("y3", "~~", "y3"), "sd"]
+    assert abs(z) < 3.5
+    truth = _std_truth(SMALL_POPULATION)
+    s = fit.standardized().set_index(["lhs", "op", "rhs"]).loc[truth.index]
+    assert np.abs((s["mean"] - truth) / s["sd"]).max() < 3.5
+
+
+def test_loo_ranks_the_true_ordinal_model_above_a_misspecified_one():
+    data = simulate_ordinal_data(SMALL_POPULATION, 250, FIVE_POINT, seed=15)
+    one_factor = "f =~ y1 + y2 + y3 + y4 + y5 + y6 + y7 + y8"
+    fits = {
+        name: _quiet_fit(br.Model(syntax), data, ordered=True, seed=9, draws=250, tune=350)
+        for name, syntax in (("two factors", SMALL), ("one factor", one_factor))
+    }
+    ll = fits["two factors"].log_likelihood()
+    assert ll.dims == ("chain", "draw", "respondent") and ll.sizes["respondent"] == 250
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PSIS's own notes on individual k values
+        table = br.compare(fits)
+    print("\n", table[["rank", "elpd_loo", "p_loo", "elpd_diff", "dse"]])
+    assert table.index[0] == "two factors"
+    row = table.loc["one factor"]
+    assert row["elpd_diff"] > 2 * row["dse"]
+    # about as many effective parameters as the model has (8 loadings-or-so per factor
+    # structure, 32 thresholds), not one per respondent
+    assert table.loc["two factors", "p_loo"] < 60
