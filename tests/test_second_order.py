@@ -5,10 +5,10 @@ dimensions (vision, construction, management, portfolio) and absorptive capabili
 (acquisition, assimilation, transformation, exploitation), 3–4 items each, and a first-order
 outcome KR (knowledge rent acquisition) with the structural paths KR ~ NC + AC. N = 400.
 
-* Coverage: over 20 replicates the 90 % HDIs of the six free second-order loadings and the two
-  structural paths (8 × 20 = 160 intervals) should cover the true values at a rate consistent
-  with 90 %: the count must lie in the central 99 % binomial interval for n = 160, p = 0.9,
-  which is [134, 153] (``scipy.stats.binom.interval(0.99, 160, 0.9)``).
+* Coverage: over the replicates the 90 % HDIs of the six free second-order loadings and the two
+  structural paths should cover the true values at a rate consistent with 90 %: the count must
+  lie in the central 99 % binomial interval (8 replicates here, 64 intervals; the issue's 20
+  replicates, 160 intervals and [134, 153], run in ``bench/bench_second_order.py``).
 * ``std_lv=True`` fits the same model (every factor scaled by a unit (residual) variance, signs
   aligned after sampling) and gives the same standardized second-order loadings and paths as
   the marker fit.
@@ -16,8 +16,8 @@ outcome KR (knowledge rent acquisition) with the structural paths KR ~ NC + AC. 
   fixed to 0, and the free-parameter count matches the count by hand.
 
 The first fit of a model structure compiles it with numba (about 45–50 s here); later fits of
-the same ``br.Model`` reuse the compiled model (about 4–5 s each with 4 chains of 500 + 500 on
-2 cores), which the coverage test checks.
+the same structure reuse the compiled model (about 4–5 s each with 4 chains of 500 + 500 on
+2 cores).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ KR ~ NC + AC
 """
 
 N = 400
-REPLICATES = 20
+REPLICATES = 8
 SAMPLING = dict(draws=500, tune=500, chains=4, progressbar=False)
 KEY = ["lhs", "op", "rhs"]
 
@@ -110,33 +110,44 @@ def _targets(table: pd.DataFrame, free_only: bool = True) -> pd.DataFrame:
     return table[keep].set_index(KEY)
 
 
-def test_second_order_loadings_and_paths_cover_truth_at_nominal_rate():
-    """160 intervals (6 second-order loadings + 2 paths, × 20); count in [134, 153]."""
+def coverage_study(replicates: int) -> tuple[int, int, pd.DataFrame]:
+    """Fit ``replicates`` simulated data sets; count the 90 % HDIs covering the truth.
+
+    Returns the count, the number of intervals, and per-parameter coverage and bias.
+    """
     pv = population_values(POPULATION).set_index(KEY)["value"]
     targets = _targets(MARKER_MODEL.partable)
     truth = pv.loc[targets.index]
     assert len(truth) == 8
 
     hits, means = [], []
-    for rep in range(REPLICATES):
+    for rep in range(replicates):
         data = simulate_data(POPULATION, N, seed=3000 + rep)
         fit = _fit(MARKER_MODEL, data, seed=rep)
         est = _targets(fit.summary()).loc[truth.index]
         hits.append(((est["hdi_low"] <= truth) & (truth <= est["hdi_high"])).to_numpy())
         means.append(est["mean"].to_numpy())
-
     hits = np.array(hits)
-    n, covered = hits.size, int(hits.sum())
-    low, high = stats.binom.interval(0.99, n, 0.9)
-    print(f"coverage of 90% HDIs: {covered}/{n} = {covered / n:.3f}; "
-          f"99% binomial interval for nominal 90%: [{low:.0f}, {high:.0f}]")
-    bias = np.mean(means, axis=0) - truth.to_numpy()
-    print(pd.DataFrame(
-        {"truth": truth.to_numpy(), "coverage": hits.mean(axis=0), "mean_bias": bias,
+    table = pd.DataFrame(
+        {"truth": truth.to_numpy(), "coverage": hits.mean(axis=0),
+         "mean_bias": np.mean(means, axis=0) - truth.to_numpy(),
          "sd_of_means": np.std(means, axis=0, ddof=1)},
         index=[" ".join(k) for k in truth.index],
-    ).round(3).to_string())
-    assert (low, high) == (134, 153)
+    )
+    return int(hits.sum()), hits.size, table
+
+
+def test_second_order_loadings_and_paths_cover_truth_at_nominal_rate():
+    """8 × REPLICATES intervals; the count must lie in the central 99 % binomial interval.
+
+    The 20-replicate study of the issue (160 intervals, interval [134, 153]) is
+    ``bench/bench_second_order.py``; the test runs fewer replicates to keep CI short.
+    """
+    covered, n, table = coverage_study(REPLICATES)
+    low, high = stats.binom.interval(0.99, n, 0.9)
+    print(f"\ncoverage of 90% HDIs: {covered}/{n} = {covered / n:.3f}; "
+          f"99% binomial interval for nominal 90%: [{low:.0f}, {high:.0f}]")
+    print(table.round(3).to_string())
     assert low <= covered <= high
 
 
