@@ -274,7 +274,7 @@ def sampled_point(
     elements : numpy.ndarray
         The element values the point was made from (for the SDs).
     point : dict
-        Starting values by variable, thresholds as ``(item, cut)`` matrices.
+        Starting values by variable, thresholds as one vector per prior group.
     scores : numpy.ndarray
         ``(N, n_real_latent)`` starting latent scores.
     """
@@ -307,9 +307,10 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
     Returns
     -------
     pymc.Model
-        The parameters as in the marginal backend, ``thresholds`` with dims ``(ordinal_item,
-        cut)`` (ordered along ``cut``), and ``latent_scores`` with dims ``(respondent,
-        construct)``; the answers are ``pm.Data``.
+        The parameters as in the marginal backend; ``thresholds`` (dim ``threshold``, named
+        ``item|t1``, ...; sampled as ``thresholds_raw``) and ``latent_scores`` (dims
+        ``(respondent, construct)``; sampled as ``latent_scores_standardized``) as
+        deterministics; the answers are ``pm.Data``.
     """
     check_supported(layout)
     pt_rows = layout.partable.set_index("id")
