@@ -75,6 +75,7 @@ import xarray as xr
 from bayes_rent.backend import clustered
 from bayes_rent.backend.marginal import element_draws, implied_moments
 from bayes_rent.results.respondent_loglik import respondent_loglik_diagnostics
+from bayes_rent.results.standardized import implied_moments as implied_moments_draws
 from bayes_rent.results.summary import summarize_draws
 
 if TYPE_CHECKING:
@@ -272,18 +273,19 @@ def _ordinal_log_likelihood(fit: Fit, n_importance: int = 200) -> xr.DataArray:
     c, d = mats.sizes["chain"], mats.sizes["draw"]
 
     def flat(a: xr.DataArray, *dims: str) -> np.ndarray:
-        return a.transpose("chain", "draw", *dims).values.reshape((c * d,) + a.shape[2:])
+        ordered = a.transpose("chain", "draw", *dims)
+        return ordered.values.reshape((c * d,) + ordered.shape[2:])
 
     lam = flat(mats["Lambda"].sel(observed=items), "observed", "latent")
     nu = flat(mats["nu"].sel(observed=items), "observed")
-    theta = np.stack([mats["Theta"].sel(observed=v, observed_col=v) for v in items], -1)
-    theta = theta.reshape(c * d, -1)
-    eye = np.eye(lay.n_latent)
-    b = flat(mats["B"], "latent", "latent_col")
-    a = np.linalg.solve(eye - b, np.broadcast_to(eye, b.shape))
-    psi = flat(mats["Psi"], "latent", "latent_col")
-    latent_mean = (a @ flat(mats["alpha"], "latent")[..., None])[..., 0]
-    latent_cov = a @ psi @ _swap(a)
+    theta = np.diagonal(
+        mats["Theta"].sel(observed=items, observed_col=items)
+        .transpose("chain", "draw", "observed", "observed_col").values,
+        axis1=-2, axis2=-1,
+    ).reshape(c * d, -1)
+    implied = implied_moments_draws(mats)
+    latent_mean = flat(implied["latent_mean"], "latent")
+    latent_cov = flat(implied["latent_cov"], "latent", "latent_col")
 
     n_cuts = max(len(cats) for cats in r.categories.values()) - 1
     thresholds = np.full((c * d, len(items), n_cuts), np.inf)
