@@ -57,6 +57,18 @@ covariance matrix).
 * **χ² at the posterior mean and df** (for orientation only, to set beside lavaan's ML test):
   χ² evaluated at the model matrices' posterior means, ``df = p* − q`` with q free parameters
   (equality-constrained parameters counted once).
+
+Ordinal items
+-------------
+A fit with ordinal items (ordered probit) has no normal likelihood and no normal saturated
+model, so the χ² above and everything built on it (BRMSEA, BGammaHat, BMc, BCFI, BTLI, BNFI)
+and SRMR are not defined for it. Its PPP uses discrepancies that are defined for ordinal
+answers, computed on every item pair's cross table against the model-implied probabilities
+(:mod:`bayes_rent.results.ordinal_ppp`): by default the correlation component of each pair's
+Pearson χ² (one df per pair), with the Pearson χ² over all cells beside it. :func:`ppp`,
+:func:`fit_index_draws` and :func:`fit_indices` switch to it for such fits, and the table
+names every index that is not defined, with the reason. LOO and WAIC are defined (latent
+scores integrated out).
 """
 
 from __future__ import annotations
@@ -74,6 +86,7 @@ import xarray as xr
 
 from bayes_rent.backend import clustered
 from bayes_rent.backend.marginal import element_draws, implied_moments
+from bayes_rent.results.ordinal_ppp import ordinal_fit_indices, ordinal_ppp, ordinal_ppp_draws
 from bayes_rent.results.respondent_loglik import respondent_loglik_diagnostics
 from bayes_rent.results.standardized import implied_moments as implied_moments_draws
 from bayes_rent.results.summary import summarize_draws
@@ -344,10 +357,10 @@ def _require_normal_likelihood(fit: Fit) -> None:
         )
     if fit.responses is not None:
         raise NotImplementedError(
-            "PPP, BRMSEA, BGammaHat, BCFI, BTLI and SRMR are defined here through the χ² of "
-            "the multivariate normal likelihood; for a model with ordinal items they are not "
-            "computed (no discrepancy for ordered-probit data is implemented yet). Use "
-            "fit.loo() and br.compare() to compare models."
+            "BRMSEA, BGammaHat, BCFI, BTLI and SRMR are defined through the χ² of the "
+            "multivariate normal likelihood, which a model with ordinal items does not have. "
+            "Its PPP uses the item pairs' cross tables (bayes_rent.results.ordinal_ppp; "
+            "fit.fit_indices() reports it); compare models with fit.loo() and br.compare()."
         )
 
 
@@ -801,6 +814,10 @@ def ppp(fit: Fit, *, seed: int | None = None) -> float:
     near 0.5 mean the data look like the model's replicates; values below about 0.05 flag
     misfit (the PPP of a correct model concentrates near 0.5 rather than being uniform).
 
+    For a fit with ordinal items the normal χ² is not defined; the discrepancy is then the
+    correlation component of every item pair's Pearson χ²
+    (:func:`bayes_rent.results.ordinal_ppp.ordinal_ppp`).
+
     Parameters
     ----------
     fit : Fit
@@ -815,6 +832,8 @@ def ppp(fit: Fit, *, seed: int | None = None) -> float:
     --------
     >>> ppp(fit, seed=1)  # doctest: +SKIP
     """
+    if fit.responses is not None and fit.responses.ordinal_items:
+        return ordinal_ppp(fit, seed=seed)
     _require_normal_likelihood(fit)
     chisq, chisq_rep, *_ = _discrepancies(fit, seed)
     return float(np.mean(chisq_rep >= chisq))
@@ -851,12 +870,21 @@ def fit_index_draws(
         ``em_iterations`` (largest EM iteration count, 0 with complete data), ``seed`` and,
         with the null model, ``p_loo_null``.
 
+        For a fit with ordinal items: the draws of
+        :func:`bayes_rent.results.ordinal_ppp.ordinal_ppp_draws` (``chisq`` and
+        ``chisq_rep`` are then the correlation discrepancy of the item pairs' tables, with
+        the full Pearson χ² and per-pair detail beside them); the other
+        indices are not defined for ordinal data, and ``null_fit`` must not be given.
+
     Examples
     --------
     >>> draws = fit_index_draws(fit, seed=1)  # doctest: +SKIP
     >>> float((draws["chisq_rep"] >= draws["chisq"]).mean()) == draws.attrs["ppp"]  # doctest: +SKIP
     True
     """
+    if fit.responses is not None and fit.responses.ordinal_items:
+        _refuse_null_fit(null_fit)
+        return ordinal_ppp_draws(fit, seed=seed)
     _require_normal_likelihood(fit)
     m = fit.moments
     chisq, chisq_rep, h1, iterations, sigma = _discrepancies(fit, seed)
@@ -897,6 +925,15 @@ def fit_index_draws(
         {name: (("chain", "draw"), np.asarray(v)) for name, v in data.items()},
         coords=coords, attrs=attrs,
     )
+
+
+def _refuse_null_fit(null_fit: Fit | None) -> None:
+    """A null model feeds only BCFI/BTLI/BNFI, which ordinal fits do not have."""
+    if null_fit is not None:
+        raise ValueError(
+            "null_fit was given for a model with ordinal items: the incremental indices "
+            "(BCFI, BTLI, BNFI) need the normal-likelihood χ² and are not defined for it"
+        )
 
 
 def _check_null(fit: Fit, null_fit: Fit) -> None:
@@ -963,6 +1000,13 @@ def fit_indices(
         PPP and the posteriors of the indices. The per-draw values are
         :func:`fit_index_draws`.
 
+        For a fit with ordinal items the table is
+        :func:`bayes_rent.results.ordinal_ppp.ordinal_fit_indices`: ``ppp``,
+        ``ppp_pearson``, ``chisq_correlation`` and ``chisq_pearson`` from the item pairs'
+        cross tables, and the χ²-based rows above as NaN with the reason they are not
+        defined in a ``note`` column (``null_fit`` must not be given; ``incremental`` does
+        not apply).
+
     Examples
     --------
     >>> import bayes_rent as br
@@ -970,6 +1014,9 @@ def fit_indices(
     >>> fit = br.cfa(hs, br.datasets.holzinger_swineford(), seed=1)  # doctest: +SKIP
     >>> fit_indices(fit, seed=1).loc[["ppp", "brmsea", "bcfi", "srmr"]]  # doctest: +SKIP
     """
+    if fit.responses is not None and fit.responses.ordinal_items:
+        _refuse_null_fit(null_fit)
+        return ordinal_fit_indices(fit, seed=seed, hdi_prob=hdi_prob)
     _require_normal_likelihood(fit)
     draws = fit_index_draws(fit, seed=seed, null_fit=null_fit, incremental=incremental)
     names = [v for v in _ORDER if v in draws]
