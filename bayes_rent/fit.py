@@ -51,7 +51,8 @@ class Fit:
     partable : pandas.DataFrame
         The parameter table that was fitted (after any marker change).
     convergence : ConvergenceReport
-        R-hat, ESS, divergences and stuck chains.
+        R-hat, ESS, divergences and stuck chains. A part of a larger fit (one group of a
+        multi-group fit) is given the whole fit's report and is not checked again.
     settings : dict
         The sampling options the fit ran with (``draws``, ``tune``, ``chains``, ``sampler``,
         ``seed``).
@@ -77,6 +78,7 @@ class Fit:
         settings: dict | None = None,
         responses: Responses | None = None,
         clusters: ClusterMoments | None = None,
+        convergence: ConvergenceReport | None = None,
     ) -> None:
         self.model = model
         self.partable = partable
@@ -95,9 +97,10 @@ class Fit:
         self.settings = dict(settings or {"sampler": sampler})
         draws = self.parameter_draws
         self.idata.posterior["parameters"] = draws.rename({"par": "parameter"}).assign_coords(
-            parameter=parameter_names(self.partable.loc[self.partable["op"] != ":="])
+            parameter=self._parameter_labels()
         ).drop_vars([c for c in ("id",) if c in draws.coords])
-        self.convergence = self._check_convergence()
+        # a part of a larger fit (one group of a multi-group fit) shares that fit's report
+        self.convergence = convergence or self._check_convergence()
 
     # ------------------------------------------------------------------ draws
     @cached_property
@@ -282,11 +285,14 @@ class Fit:
         """The prior actually used for every free parameter."""
         return priors_table(self.layout, self.groups)
 
+    def _parameter_labels(self) -> list[str]:
+        """Names of the rows of ``parameter_draws`` (``lhs op rhs``)."""
+        return parameter_names(self.partable.loc[self.partable["op"] != ":="])
+
     def _check_convergence(self) -> ConvergenceReport:
         free = self.partable.loc[self.partable["op"] != ":=", "free"].to_numpy()
         draws = self.parameter_draws.isel(par=np.flatnonzero(free))
-        names = [n for n, f in zip(parameter_names(self.partable.loc[
-            self.partable["op"] != ":="]), free, strict=True) if f]
+        names = [n for n, f in zip(self._parameter_labels(), free, strict=True) if f]
         stats = summarize_draws(draws, "par")
         stats.index = names
         stats_div = self.idata.sample_stats.get("diverging")

@@ -248,6 +248,9 @@ def log_likelihood(fit: Fit) -> xr.DataArray:
     >>> ll.sizes  # doctest: +SKIP
     Frozen({'chain': 4, 'draw': 1000, 'respondent': 301})
     """
+    if hasattr(fit, "group_fit"):
+        # a multi-group fit: each group's respondents under their own group's parameters
+        return fit.log_likelihood()
     if fit.responses is not None:
         return _ordinal_log_likelihood(fit)
     if fit.clusters is not None:

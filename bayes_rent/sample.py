@@ -69,6 +69,7 @@ def run_sampler(
     chains: int = 4,
     seed: int | None = None,
     progressbar: bool = True,
+    target_accept: float | None = None,
 ) -> az.InferenceData:
     """Sample the model and return the posterior as InferenceData.
 
@@ -91,6 +92,9 @@ def run_sampler(
         Seed; the same seed gives the same draws.
     progressbar : bool
         Show progress while sampling.
+    target_accept : float, optional
+        NUTS's target acceptance rate (the sampler's default, 0.8, when None); higher values
+        take smaller steps, which removes divergences in funnel-shaped posteriors.
 
     Returns
     -------
@@ -111,15 +115,18 @@ def run_sampler(
             compiled = dataclasses.replace(
                 compiled, initial_point_func=_flat_initial_point(model, initvals[0])
             )
+            extra = {} if target_accept is None else {"target_accept": target_accept}
             return nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
-                progress_bar=progressbar,
+                progress_bar=progressbar, **extra,
             )
         with model:
             pm.set_data(data)
             kwargs = dict(draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
                           progressbar=progressbar, initvals=initvals, init="adapt_diag",
                           compute_convergence_checks=False)
+            if target_accept is not None:
+                kwargs["target_accept"] = target_accept
             if sampler == "numpyro":
                 kwargs["nuts_sampler"] = "numpyro"
             return pm.sample(**kwargs)

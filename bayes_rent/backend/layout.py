@@ -251,10 +251,11 @@ def build_layout(partable: pd.DataFrame) -> Layout:
         return name in lv
 
     label_element: dict[str, int] = {}
-    sd_row: dict[str, int] = {}
+    # a covariance is scaled by the variances of its own group (multi-group tables repeat rows)
+    sd_row: dict[tuple[int, str], int] = {}
     for row in pt.itertuples(index=False):
         if row.op == "~~" and row.lhs == row.rhs:
-            sd_row[row.lhs] = row.id
+            sd_row[row.group, row.lhs] = row.id
 
     for row in pt.itertuples(index=False):
         op, lhs, rhs = row.op, row.lhs, row.rhs
@@ -294,10 +295,11 @@ def build_layout(partable: pd.DataFrame) -> Layout:
                 kind = "sd"
             else:
                 kind = "correlation"
-                if lhs not in sd_row or rhs not in sd_row:
+                if (row.group, lhs) not in sd_row or (row.group, rhs) not in sd_row:
                     raise ValueError(f"'{lhs} ~~ {rhs}' needs variances of both variables.")
                 lay.covariances.append(
-                    (row.id, name, cell[1], cell[2], sd_row[lhs], sd_row[rhs])
+                    (row.id, name, cell[1], cell[2], sd_row[row.group, lhs],
+                     sd_row[row.group, rhs])
                 )
         else:
             raise ValueError(f"operator '{op}' is not handled by the continuous backend")

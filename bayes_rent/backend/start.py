@@ -40,7 +40,11 @@ def _initial_guess(layout: Layout, observed: ObservedMoments, std_lv: bool) -> n
     ov = {v: k for k, v in enumerate(layout.observed)}
     u = np.zeros(len(layout.elements))
     for k, e in enumerate(layout.elements):
-        row = pt.loc[e.rows[0]]
+        # a multi-group layout shares its elements with the other groups' layouts
+        mine = [r for r in e.rows if r in pt.index]
+        if not mine:
+            continue
+        row = pt.loc[mine[0]]
         if e.kind == "loading":
             u[k] = np.sqrt(np.mean(var) / 2) if std_lv else 1.0
         elif e.kind == "intercept":
