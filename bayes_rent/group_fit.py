@@ -21,6 +21,7 @@ from bayes_rent.backend.multigroup import PooledPaths
 from bayes_rent.fit import Fit, parameter_names
 from bayes_rent.identification import align_signs
 from bayes_rent.observed import ObservedMoments
+from bayes_rent.priors import DEFAULT_PRIORS
 
 
 class GroupFit(Fit):
@@ -190,6 +191,23 @@ class GroupFit(Fit):
         return xr.concat(
             [f.scores(kind=kind, seed=seed) for f in self._group_fits], dim="respondent"
         )
+
+    @property
+    def priors(self) -> pd.DataFrame:
+        """The prior of every free parameter, with its group; pooled paths name their hierarchy."""
+        table = super().priors
+        groups = self.partable.set_index("id")["group"]
+        names = dict(enumerate(self.group_names, start=1))
+        table.insert(4, "group", [names[g] for g in groups.loc[table["id"]]])
+        if self.pooled is not None:
+            pooled = set(self.pooled.elements.ravel().tolist())
+            rows = {r for k in pooled for r in self.layout.elements[k].rows}
+            at = table["id"].isin(rows)
+            table.loc[at, "prior"] = (
+                f"normal(path_means, path_spread); path_means ~ {DEFAULT_PRIORS['path']}, "
+                f"path_spread ~ {self.pooled.prior}"
+            )
+        return table
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{n}: {m.n_total}" for n, m in zip(

@@ -125,6 +125,9 @@ def test_configural_results_carry_the_group(configural):
     assert configural.matrices["Lambda"].dims[:3] == ("group", "chain", "draw")
     ll = configural.log_likelihood()
     assert ll.sizes["respondent"] == len(configural.data)
+    assert configural.scores().sizes["respondent"] == len(configural.data)
+    assert configural.priors.groupby("group").size().to_dict() == {"Grant-White": 30,
+                                                                   "Pasteur": 30}
     with pytest.raises(NotImplementedError, match="loo"):
         configural.fit_indices()
 
@@ -202,6 +205,8 @@ def test_partial_pooling_shrinks_small_groups_paths():
     # the common path covers the groups' mean path
     lo, hi = np.quantile(post["path_means"].values, [0.05, 0.95])
     assert lo < np.mean(TRUE_PATHS) < hi
+    priors = pooled.priors.query("op == '~'")["prior"]
+    assert priors.str.startswith("normal(path_means, path_spread)").all()
     paths_p = pooled.summary().query("op == '~'").set_index("group")
     paths_s = separate.summary().query("op == '~'").set_index("group")
     # the smallest group borrows strength: a narrower posterior than on its own
