@@ -16,19 +16,23 @@ from bayes_rent import datasets, grey
 from bayes_rent.comparison import compare
 from bayes_rent.diagnostics import ConvergenceWarning
 from bayes_rent.fit import Fit
+from bayes_rent.group_fit import GroupFit
 from bayes_rent.model import Model, cfa, sem
 from bayes_rent.observed import DataError
 from bayes_rent.survey import SurveyError, SurveySchema, book_schema, read_survey
 from bayes_rent.syntax import ModelSyntaxError
+from bayes_rent.twolevel import TwoLevelFit
 
 __all__ = [
     "ConvergenceWarning",
     "DataError",
     "Fit",
+    "GroupFit",
     "Model",
     "ModelSyntaxError",
     "SurveyError",
     "SurveySchema",
+    "TwoLevelFit",
     "book_schema",
     "grey",
     "read_survey",

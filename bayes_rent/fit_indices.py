@@ -248,8 +248,10 @@ def log_likelihood(fit: Fit) -> xr.DataArray:
     >>> ll.sizes  # doctest: +SKIP
     Frozen({'chain': 4, 'draw': 1000, 'respondent': 301})
     """
-    if hasattr(fit, "group_fit"):
-        # a multi-group fit: each group's respondents under their own group's parameters
+    from bayes_rent.fit import Fit as _Fit  # fit.py imports this module
+
+    if type(fit).log_likelihood is not _Fit.log_likelihood:
+        # a fit class with its own units (groups of respondents; clusters of a two-level model)
         return fit.log_likelihood()
     if fit.responses is not None:
         return _ordinal_log_likelihood(fit)

@@ -145,6 +145,11 @@ class Model:
             ids. Every latent mean gets a random intercept per cluster, partially pooled
             (:mod:`bayes_rent.backend.clustered`); ``fit.cluster_results()`` gives the
             clusters' latent means per draw. Continuous items only.
+
+            A syntax with ``level: 1`` / ``level: 2`` blocks (lavaan's two-level models: a
+            within and a between model) is fitted by :func:`bayes_rent.twolevel.fit_twolevel`
+            with the column as the cluster and returns a
+            :class:`~bayes_rent.twolevel.TwoLevelFit` (complete, continuous data).
         random_paths : bool or list of str
             With ``cluster``: let these structural paths (by name, or all with ``True``)
             vary by cluster around a common value, with an estimated spread.

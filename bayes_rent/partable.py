@@ -22,6 +22,13 @@ start    float   NaN unless ``start()`` was written
 user     bool    True = written in the syntax, False = added automatically
 =======  ======  ===========================================================================
 
+A two-level model (``level: 1`` / ``level: 2`` blocks) has one more column, ``level`` (int, after
+``group``): 1 for the within rows, 2 for the between rows, 0 for ``:=`` rows. As in lavaan the
+column exists only when the syntax has levels, so single-level tables are unchanged. Each level
+gets its automatic rows as a model of its own (marker, variances, covariances, intercepts); the
+model always has a mean structure, and a variable with a between part has its level-1
+intercept fixed to 0 (its mean is the level-2 intercept). Labels tie rows across levels.
+
 Variable types (lavaan's ``lav_partable_vnames``)
 --------------------------------------------------
 * latent (``lv``): lhs of ``=~``. Indicators (``v.ind``): rhs of ``=~``; they may be latent
@@ -296,7 +303,10 @@ def build_partable(
     -------
     pandas.DataFrame
         One row per parameter with the columns :data:`PARTABLE_COLUMNS`: the user's rows in
-        syntax order, then the automatic rows, then the ``:=`` rows.
+        syntax order, then the automatic rows, then the ``:=`` rows. With ``level:`` blocks
+        the within rows, then the between rows, then the ``:=`` rows, and a ``level`` column
+        after ``group`` (see the module docstring); a two-level model always has a mean
+        structure and refuses ``fixed_x=True`` and ordinal items.
 
     Raises
     ------
@@ -319,9 +329,30 @@ def build_partable(
     6  visual  ~~  visual   True    NaN
     >>> n_free(build_partable("f =~ x1 + a*x2 + a*x3", meanstructure=False))
     5
+    >>> two = build_partable("level: 1\\n fw =~ y1 + y2 + y3\\nlevel: 2\\n fb =~ y1 + y2 + y3")
+    >>> two.groupby("level")["free"].sum().tolist()  # lavaan: 6 within, 9 between
+    [6, 9]
     """
     source = syntax if isinstance(syntax, str) else None
     statements = parse(syntax) if isinstance(syntax, str) else list(syntax)
+    options = dict(std_lv=std_lv, meanstructure=meanstructure, fixed_x=fixed_x,
+                   auto_cov_lv_x=auto_cov_lv_x, auto_cov_y=auto_cov_y, ordered=ordered)
+    if any(s.level for s in statements):
+        return _two_level_table(statements, source, **options)
+    return _single_level_table(statements, source, **options)
+
+
+def _single_level_table(
+    statements: list[Statement],
+    source: str | None,
+    *,
+    std_lv: bool,
+    meanstructure: bool,
+    fixed_x: bool,
+    auto_cov_lv_x: bool,
+    auto_cov_y: bool,
+    ordered: Mapping[str, int] | None,
+) -> pd.DataFrame:
     builder = _Builder(source)
     definitions: list[Statement] = []
     for stmt in statements:
@@ -395,6 +426,110 @@ def build_partable(
         {"id": "int64", "group": "int64", "free": bool, "value": float, "start": float,
          "user": bool}
     )
+
+
+def _two_level_table(
+    statements: list[Statement],
+    source: str | None,
+    *,
+    std_lv: bool,
+    meanstructure: bool,
+    fixed_x: bool,
+    auto_cov_lv_x: bool,
+    auto_cov_y: bool,
+    ordered: Mapping[str, int] | None,
+) -> pd.DataFrame:
+    """The table of a two-level model: each level built as a model of its own, as lavaan does.
+
+    The within rows come first, then the between rows, then the ``:=`` rows (level 0). A
+    two-level model always has a mean structure (lavaan's rule), and the intercepts of the
+    variables that have a between part live at level 2: their automatic level-1 intercepts are
+    fixed to 0. Variables only in the within model keep a free level-1 intercept.
+    """
+    del meanstructure  # always on: the between level carries the means
+    builder = _Builder(source)
+    for stmt in statements:
+        if stmt.op == "|":
+            raise builder.error(
+                "thresholds (ordinal items) are not supported in two-level models yet",
+                stmt.line, stmt.column, "a continuous indicator",
+            )
+    if ordered:
+        raise ValueError("ordinal items are not supported in two-level models yet")
+    if fixed_x:
+        raise ValueError(
+            "fixed_x=True is not supported in two-level models: their likelihood is joint in "
+            "all observed variables"
+        )
+    definitions = [s for s in statements if s.op == ":="]
+    frames = {}
+    for level in (1, 2):
+        level_statements = [replace(s, level=0) for s in statements
+                            if s.level == level and s.op != ":="]
+        frames[level] = _single_level_table(
+            level_statements, source, std_lv=std_lv, meanstructure=True, fixed_x=False,
+            auto_cov_lv_x=auto_cov_lv_x, auto_cov_y=auto_cov_y, ordered=None,
+        ).assign(level=level)
+    between = set(observed_variables(frames[2])) - set(latent_variables(frames[2]))
+    within_latent = set(latent_variables(frames[1]))
+    for stmt in statements:
+        if stmt.level == 1 and stmt.op == "~1" and stmt.lhs in between - within_latent:
+            if stmt.terms[0].modifiers.fixed is None:
+                raise builder.error(
+                    f"'{stmt.lhs} ~ 1' in level 1: '{stmt.lhs}' also has a between part, whose "
+                    "intercept (level 2) is its mean, so a free within intercept is not "
+                    "identified; write it in the 'level: 2' block",
+                    stmt.line, stmt.column, "the intercept in level 2",
+                )
+    within = frames[1]
+    auto = (within["op"] == "~1") & ~within["user"] & within["lhs"].isin(between)
+    within.loc[auto, "free"] = False
+    within.loc[auto, "value"] = 0.0
+    body = pd.concat([frames[1], frames[2]], ignore_index=True)
+    _equal_labels_across_levels(body, statements, builder)
+
+    rows = [_Row(r.lhs, r.op, r.rhs, user=r.user, label=r.label)
+            for r in body.itertuples(index=False)]
+    triples = [(r.lhs, r.op, r.rhs) for r in rows]
+    defined = _defined_rows(definitions, rows, _classify(triples, triples), builder)
+    extra = pd.DataFrame(
+        {"lhs": [r.lhs for r in defined], "op": ":=", "rhs": [r.rhs for r in defined],
+         "group": 0, "level": 0, "free": False, "value": _NAN,
+         "label": [r.label for r in defined], "prior": "", "start": _NAN, "user": True},
+        columns=[c for c in PARTABLE_COLUMNS if c != "id"] + ["level"],
+    )
+    frame = pd.concat([body, extra], ignore_index=True) if len(extra) else body
+    frame["id"] = range(1, len(frame) + 1)
+    columns = list(PARTABLE_COLUMNS)
+    columns.insert(columns.index("group") + 1, "level")
+    return frame[columns].astype(
+        {"id": "int64", "group": "int64", "level": "int64", "free": bool, "value": float,
+         "start": float, "user": bool}
+    )
+
+
+def _equal_labels_across_levels(
+    body: pd.DataFrame, statements: list[Statement], builder: _Builder
+) -> None:
+    """A label shared by the two levels ties their rows; if one is fixed, all are (lavaan)."""
+    labelled = body[body["label"] != ""]
+    for label, rows in labelled.groupby("label", sort=False):
+        if rows["level"].nunique() < 2:
+            continue
+        fixed = rows[~rows["free"]]
+        if fixed.empty:
+            continue
+        if fixed["value"].nunique() > 1:
+            where = next((t for s in statements for t in s.terms
+                          if t.modifiers.label == label), None)
+            raise builder.error(
+                f"parameters labelled '{label}' are fixed to different values in the two "
+                f"levels ({', '.join(f'{v:g}' for v in fixed['value'].unique())})",
+                where.line if where else 0, where.column if where else 0,
+                f"the same fixed value for every '{label}'",
+            )
+        body.loc[rows.index, "free"] = False
+        body.loc[rows.index, "value"] = float(fixed["value"].iloc[0])
 
 
 def _apply_identification(rows: list[_Row], names: _Names, *, std_lv: bool) -> None:

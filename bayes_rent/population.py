@@ -268,3 +268,127 @@ def simulate_ordinal_data(
         rng = np.random.default_rng(None if seed is None else seed + 1)
         out = out.mask(rng.random(out.shape) < missing_rate)
     return out
+
+
+class TwoLevelSample(NamedTuple):
+    """Two-level data and the cluster-level values that generated them.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        One row per firm: the observed variables (within variables in model order, then the
+        between-only ones) and the cluster column.
+    latent : pandas.DataFrame
+        True values of the between latent variables: one row per cluster, one column per
+        latent variable of the ``level: 2`` model (phantoms excluded).
+    between : pandas.DataFrame
+        True cluster parts μ + y_B,j of the between variables: one row per cluster.
+    """
+
+    data: pd.DataFrame
+    latent: pd.DataFrame
+    between: pd.DataFrame
+
+
+def simulate_twolevel_data(
+    syntax: str,
+    cluster_sizes: Mapping[str, int] | Sequence[int],
+    seed: int | None = None,
+    *,
+    cluster_column: str = "cluster",
+) -> TwoLevelSample:
+    """Draw firms nested in clusters from a two-level population model (``level:`` blocks).
+
+    Population values are the fixed values of the syntax, with the defaults of
+    :func:`population_values` (unvalued variances 1, everything else 0). As in lavaan's
+    two-level model, every firm is a cluster part plus a firm part::
+
+        η_B,j = (I − B_B)⁻¹ (α_B + ζ_j),   ζ_j ~ N(0, Ψ_B)
+        y_B,j = ν_B + Λ_B η_B,j + ε_j,      ε_j ~ N(0, Θ_B)        one per cluster
+        y_ij  = y_B,j + y_W,ij,             y_W,ij ~ N(μ_W, Σ_W)   one per firm
+
+    where Σ_W, μ_W are the implied moments of the ``level: 1`` model (μ_W is 0 except for
+    within-only variables with an intercept). The random stream draws all ζ_j, then all ε_j,
+    then the firms cluster by cluster, so the same seed gives the same data.
+
+    Parameters
+    ----------
+    syntax : str
+        Two-level population model in lavaan syntax; fixed values are the population values.
+    cluster_sizes : mapping of str to int, or sequence of int
+        Firms per cluster; a sequence names the clusters ``c1, c2, ...``.
+    seed : int, optional
+        Seed of the random generator.
+    cluster_column : str
+        Name of the cluster column.
+
+    Returns
+    -------
+    TwoLevelSample
+
+    Raises
+    ------
+    ValueError
+        When the syntax has no ``level:`` blocks, or a cluster has no firm.
+
+    Examples
+    --------
+    >>> syntax = '''
+    ... level: 1
+    ...     fw =~ 1*y1 + 0.8*y2 + 0.6*y3
+    ... level: 2
+    ...     fb =~ 1*y1 + 0.5*y2 + 0.5*y3
+    ...     fb ~~ 0.5*fb
+    ... '''
+    >>> sim = simulate_twolevel_data(syntax, [5000, 5000], seed=3)
+    >>> sim.latent["fb"].round(2).tolist()  # the clusters' true between factor values
+    [1.44, -1.81]
+    >>> sim.data.groupby("cluster")["y1"].mean().round(2).tolist()  # fb + ε_j + firm noise
+    [1.87, -2.04]
+    """
+    sizes = (dict(cluster_sizes) if isinstance(cluster_sizes, Mapping)
+             else {f"c{k + 1}": int(s) for k, s in enumerate(cluster_sizes)})
+    if any(s < 1 for s in sizes.values()):
+        raise ValueError("every cluster needs at least one firm")
+    table = population_values(syntax)
+    if "level" not in table.columns:
+        raise ValueError(
+            "the syntax has no 'level:' blocks; use simulate_data or simulate_clustered_data"
+        )
+    layouts, mats = {}, {}
+    for level in (1, 2):
+        rows = table.loc[table["level"] == level].reset_index(drop=True)
+        layouts[level] = build_layout(rows)
+        mats[level] = layouts[level].matrices(rows["value"].fillna(0.0).to_numpy())
+    within, between = layouts[1], layouts[2]
+    observed = within.observed + [v for v in between.observed if v not in within.observed]
+    rng = np.random.default_rng(seed)
+    n_c = len(sizes)
+    b = mats[2]
+    a_b = np.linalg.inv(np.eye(between.n_latent) - b["B"])
+    zeta = rng.multivariate_normal(np.zeros(between.n_latent), b["Psi"], size=n_c,
+                                   method="eigh")
+    eps = rng.multivariate_normal(np.zeros(between.n_observed), b["Theta"], size=n_c,
+                                  method="eigh")
+    eta = (b["alpha"] + zeta) @ a_b.T
+    y_b = b["nu"] + eta @ b["Lambda"].T + eps
+    w = mats[1]
+    a_w = np.linalg.inv(np.eye(within.n_latent) - w["B"])
+    la = w["Lambda"] @ a_w
+    sigma_w = la @ w["Psi"] @ la.T + w["Theta"]
+    mu_w = w["nu"] + la @ w["alpha"]
+    y_w = rng.multivariate_normal(mu_w, sigma_w, size=sum(sizes.values()), method="eigh")
+    cluster_of = np.repeat(np.arange(n_c), list(sizes.values()))
+    y = np.zeros((len(cluster_of), len(observed)))
+    y[:, [observed.index(v) for v in within.observed]] += y_w
+    y[:, [observed.index(v) for v in between.observed]] += y_b[cluster_of]
+    data = pd.DataFrame(y, columns=observed)
+    data[cluster_column] = np.repeat(list(sizes), list(sizes.values()))
+    index = pd.Index(list(sizes), name=cluster_column)
+    real = ~between.phantom
+    return TwoLevelSample(
+        data=data,
+        latent=pd.DataFrame(eta[:, real], index=index,
+                            columns=[v for v, r in zip(between.latent, real, strict=True) if r]),
+        between=pd.DataFrame(y_b, index=index, columns=between.observed),
+    )

@@ -20,7 +20,12 @@ Supported syntax
 ``start(0.5)*x``                   a starting value
 ``a*prior("normal(1,0.5)")*x``     modifiers chain
 ``y1 + y2 ~ x``                    several left-hand sides expand to one statement each
+``level: 1`` / ``level: 2``        two-level blocks: the within and the between model
 =================================  ===========================================================
+
+Two-level models are written as lavaan writes them: a line ``level: 1`` starts the within
+(firm) model and a line ``level: 2`` the between (cluster) model; every statement then belongs
+to the block above it (:attr:`Statement.level`), each level is given once, and both are needed.
 
 Comments start with ``#`` or ``!``. Statements are separated by new lines or ``;``. A statement
 continues on the next line when the line ends in an operator or ``+`` (or inside parentheses),
@@ -37,7 +42,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -235,12 +240,17 @@ class Statement:
     expression : str
         For ``:=`` only: the expression text (tokens joined by single spaces where the source
         had white space), else ``""``.
+    level : int
+        The ``level:`` block the statement was written in (1 within, 2 between); 0 in a
+        model without levels.
 
     Examples
     --------
     >>> s = parse("y ~ x1 + b*x2")[0]
     >>> s.lhs, s.op, [t.name for t in s.terms]
     ('y', '~', ['x1', 'x2'])
+    >>> [(s.lhs, s.level) for s in parse("level: 1\\n fw =~ y1 + y2\\nlevel: 2\\n fb =~ y1 + y2")]
+    [('fw', 1), ('fb', 2)]
     """
 
     lhs: str
@@ -249,6 +259,7 @@ class Statement:
     line: int
     column: int
     expression: str = ""
+    level: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,6 +270,8 @@ class Statement:
 NAME, NUMBER, STRING, OP = "NAME", "NUMBER", "STRING", "OP"
 PLUS, MINUS, STAR, SLASH, CARET, POW = "+", "-", "*", "/", "^", "**"
 LPAREN, RPAREN, COMMA, SEMI, NEWLINE, EOF = "(", ")", ",", ";", "NEWLINE", "EOF"
+# the ':' of a block header such as 'level: 1'
+BLOCK = "BLOCK"
 
 
 @dataclass(frozen=True)
@@ -294,6 +307,13 @@ def _is_name_start(ch: str) -> bool:
 
 def _is_name_char(ch: str) -> bool:
     return ch.isalnum() or ch in "._"
+
+
+def _starts_block(out: list[_Token]) -> bool:
+    """Whether a ':' here follows a lone name that opens a statement (``level:``)."""
+    if not out or out[-1].kind != NAME:
+        return False
+    return len(out) == 1 or out[-2].kind in (NEWLINE, SEMI)
 
 
 class _Tokenizer:
@@ -385,6 +405,11 @@ class _Tokenizer:
                     while j < n and line[j] in _OPERATOR_CHARS:
                         j += 1
                     op = line[i:j]
+                    if op == ":" and _starts_block(out):
+                        out.append(_Token(BLOCK, op, lineno, col, spaced))
+                        i = j
+                        spaced = False
+                        continue
                     if op not in _KNOWN_OPERATORS:
                         hint = ""
                         if op == ":":
@@ -1091,8 +1116,100 @@ def parse(text: str) -> list[Statement]:
     """
     tokenizer = _Tokenizer(text)
     tokens = tokenizer.tokens()
+    report = _Reporter(tokenizer.lines)
     statements: list[Statement] = []
+    level = 0
+    # level -> the header token that opened it, and whether the block has statements yet
+    headers: dict[int, _Token] = {}
+    filled: dict[int, bool] = {}
     for toks, end in _split_statements(tokens):
-        statements.extend(_StatementParser(toks, end, tokenizer.lines).parse())
+        if len(toks) > 1 and toks[1].kind == BLOCK:
+            if level and not filled[level]:
+                raise report.error_at(
+                    toks[0], f"level {level} (line {headers[level].line}) has no statements",
+                    expected=f"a statement of level {level}",
+                )
+            level = _block_header(toks, end, report, headers)
+            headers[level], filled[level] = toks[0], False
+            if statements and not statements[0].level:
+                first = statements[0]
+                raise ModelSyntaxError(
+                    "statement before the first 'level:' line; when a model has levels, every "
+                    "statement belongs to a 'level: 1' (within) or 'level: 2' (between) block",
+                    first.line, first.column, "'level: 1' before the first statement", "",
+                    report.lines[first.line - 1],
+                )
+            continue
+        if toks[0].kind == NAME and toks[0].text == "level" and toks[1:2] and (
+            toks[1].kind == NUMBER or (toks[1].kind == NAME and len(toks) == 2)
+        ):
+            raise report.expected(
+                "':' after 'level' (a level block starts with 'level: 1' or 'level: 2')", toks[1]
+            )
+        parsed = _StatementParser(toks, end, tokenizer.lines).parse()
+        if level:
+            filled[level] = True
+            parsed = [replace(s, level=level) for s in parsed]
+        statements.extend(parsed)
+    if headers:
+        if not filled[level]:
+            raise report.error_at(
+                headers[level], f"level {level} has no statements",
+                expected=f"a statement of level {level}",
+            )
+        if len(headers) < 2:
+            (only, tok), = headers.items()
+            other = 2 if only == 1 else 1
+            raise report.error_at(
+                tok,
+                f"a two-level model needs both a 'level: 1' (within) and a 'level: 2' (between) "
+                f"block; 'level: {other}' is missing",
+                expected=f"a 'level: {other}' block",
+            )
     return statements
+
+
+def _block_header(
+    toks: list[_Token], end: _Token, report: _Reporter, headers: Mapping[int, _Token]
+) -> int:
+    """Check a block header (``level: 1``) and return its level."""
+    name, colon = toks[0], toks[1]
+    if name.text == "group":
+        raise report.error_at(
+            name, "multi-group blocks ('group:') are not supported yet", expected="'level:'"
+        )
+    if name.text != "level":
+        raise report.error_at(
+            name, f"unknown block '{name.text}:'; the only block bayes-rent knows is 'level:'",
+            expected="'level:'",
+        )
+    if len(toks) < 3:
+        nothing = _Token(end.kind if end.kind in (SEMI, EOF) else NEWLINE, "", colon.line,
+                         colon.end_column, True)
+        raise report.expected("a level number (1 or 2) after 'level:'", nothing)
+    number = toks[2]
+    if number.kind != NUMBER:
+        raise report.expected(
+            "a level number after 'level:' (1 for the within model, 2 for the between model)",
+            number,
+        )
+    if number.text not in ("1", "2"):
+        raise report.error_at(
+            number,
+            f"level {number.text} is not supported: two-level models have 'level: 1' (within) "
+            "and 'level: 2' (between)",
+            expected="1 or 2",
+        )
+    level = int(number.text)
+    if len(toks) > 3:
+        raise report.expected(
+            f"the end of the line after 'level: {level}' (statements follow on the next lines)",
+            toks[3],
+        )
+    if level in headers:
+        raise report.error_at(
+            name, f"level {level} is given twice (first at line {headers[level].line}); "
+            "write each level's statements in one block", expected="each level once",
+        )
+    return level
 
