@@ -200,12 +200,7 @@ class Model:
         if not self.std_lv:
             pt = check_markers(pt, frame)
         layout = build_layout(pt)
-        check_override_keys(
-            priors,
-            set(pt["label"][pt["label"] != ""])
-            | {f"{a}{o}{b}" for a, o, b in pt[["lhs", "op", "rhs"]].itertuples(index=False)},
-        )
-        groups = prior_groups(layout, priors)
+        groups = checked_prior_groups(layout, priors)
         key = structure_key(
             pt[["lhs", "op", "rhs", "free", "value", "label"]].to_csv(),
             [(g.name, g.spec, g.elements) for g in groups],
@@ -280,12 +275,7 @@ class Model:
         pt = group_partable(single, len(names), group_equal, std_lv=self.std_lv,
                             free_paths=pooling == "partial")
         layout = build_layout(pt)
-        check_override_keys(
-            priors,
-            set(pt["label"][pt["label"] != ""])
-            | {f"{a}{o}{b}" for a, o, b in pt[["lhs", "op", "rhs"]].itertuples(index=False)},
-        )
-        groups = prior_groups(layout, priors)
+        groups = checked_prior_groups(layout, priors)
         layouts = group_layouts(layout)
         parts = [
             check_data(frame.loc[(data[column] == name).to_numpy()], observed,
@@ -396,6 +386,23 @@ class Model:
             moments=moments(frame), sampler=settings["sampler"], settings=settings,
             responses=responses,
         )
+
+
+def checked_prior_groups(
+    layout: Layout, priors: Mapping[str, str] | None, partable: pd.DataFrame | None = None
+) -> list[PriorGroup]:
+    """The sampled vectors and their priors, after checking that every override names a row.
+
+    Overrides may name a label or a row written ``lhsoprhs`` (``"f=~x2"``) of ``partable``
+    (by default the layout's own table).
+    """
+    pt = layout.partable if partable is None else partable
+    check_override_keys(
+        priors,
+        set(pt["label"][pt["label"] != ""])
+        | {f"{a}{o}{b}" for a, o, b in pt[["lhs", "op", "rhs"]].itertuples(index=False)},
+    )
+    return prior_groups(layout, priors)
 
 
 def _chain_initvals(

@@ -18,13 +18,10 @@ import pandas as pd
 import xarray as xr
 
 from bayes_rent.backend import twolevel as backend
-from bayes_rent.backend.marginal import element_draws, prior_groups
-from bayes_rent.diagnostics import ConvergenceReport, check_convergence
+from bayes_rent.backend.marginal import element_draws
 from bayes_rent.fit import Fit, parameter_names
 from bayes_rent.identification import align_signs
 from bayes_rent.observed import check_data
-from bayes_rent.priors import check_override_keys
-from bayes_rent.results.summary import summarize_draws
 from bayes_rent.sample import DEFAULT_SAMPLER, run_sampler, structure_key
 
 if TYPE_CHECKING:
@@ -106,12 +103,10 @@ def fit_twolevel(
     frame = check_data(pd.DataFrame(data), layout.observed)
     between_only = [v for v in layout.between if v not in layout.within]
     stats = backend.twolevel_statistics(frame, ids, layout.within, between_only)
-    check_override_keys(
-        priors,
-        set(pt["label"][pt["label"] != ""])
-        | {f"{a}{o}{b}" for a, o, b in pt[["lhs", "op", "rhs"]].itertuples(index=False)},
-    )
-    groups = prior_groups(layout.combined, priors)
+    # model.py dispatches here, so its helpers are imported when the fit runs
+    from bayes_rent.model import _chain_initvals, checked_prior_groups
+
+    groups = checked_prior_groups(layout.combined, priors, pt)
     key = structure_key(
         "twolevel", pt[["lhs", "op", "rhs", "level", "free", "value", "label"]].to_csv(),
         [(g.name, g.spec, g.elements) for g in groups], len(stats.size_values),
@@ -120,10 +115,6 @@ def fit_twolevel(
                     progressbar=progressbar)
     pm_model = backend.build_twolevel_model(layout, stats, groups)
     start = backend.twolevel_start(layout, stats, std_lv=model.std_lv)
-    # the per-chain jitter of the single-level fits; imported here because model.py imports
-    # this module's caller
-    from bayes_rent.model import _chain_initvals
-
     initvals = _chain_initvals(start, groups, chains, seed)
     idata = run_sampler(pm_model, key, stats.as_data(), initvals, **settings)
     return TwoLevelFit(
@@ -351,16 +342,6 @@ class TwoLevelFit(Fit):
     def _parameter_labels(self) -> list[str]:
         """``lhs op rhs [within]`` / ``[between]``: unique names across the levels."""
         return _level_names(self.partable)
-
-    def _check_convergence(self) -> ConvergenceReport:
-        free = self.partable.loc[self.partable["op"] != ":=", "free"].to_numpy()
-        draws = self.parameter_draws.isel(par=np.flatnonzero(free))
-        names = [n for n, f in zip(_level_names(self.partable), free, strict=True) if f]
-        stats = summarize_draws(draws, "par")
-        stats.index = names
-        diverging = self.idata.sample_stats.get("diverging")
-        divergences = int(diverging.sum()) if diverging is not None else 0
-        return check_convergence(stats, draws.values, names, divergences)
 
     def __repr__(self) -> str:
         post = self.idata.posterior
