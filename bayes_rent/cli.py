@@ -75,9 +75,14 @@ def _fit(args: argparse.Namespace) -> int:
     ordered = None
     if args.ordered is not None:
         ordered = True if args.ordered == "all" else [v.strip() for v in args.ordered.split(",")]
+    groups = {}
+    if args.group:
+        groups = dict(group=args.group, pooling=args.pooling,
+                      group_equal=[k.strip() for k in args.group_equal.split(",") if k.strip()])
     fit = model.fit(
         data, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
         sampler=args.sampler, progressbar=not args.no_progress, ordered=ordered,
+        cluster=args.cluster, **groups,
     )
     summary = fit.summary(hdi_prob=args.hdi_prob)
     with pd.option_context("display.max_rows", None, "display.width", 160,
@@ -121,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--ordered", nargs="?", const="all", metavar="ITEM,ITEM",
                      help="fit Likert items as ordinal (ordered probit): all indicators, "
                      "or the comma-separated items named")
+    fit.add_argument("--group", metavar="COLUMN",
+                     help="multi-group model: the column naming each respondent's group")
+    fit.add_argument("--group-equal", default="", metavar="KIND,KIND",
+                     help="with --group: parameters equal across groups, by lavaan's names "
+                          "(loadings, intercepts, means, regressions, residuals, ...)")
+    fit.add_argument("--pooling", choices=("none", "partial"), default="none",
+                     help="with --group: 'partial' draws the groups' paths from a common "
+                          "distribution")
+    fit.add_argument("--cluster", metavar="COLUMN",
+                     help="firms nested in clusters (random latent means), or the cluster "
+                          "column of a two-level model (level: blocks)")
     fit.add_argument("--hdi-prob", type=float, default=0.9)
     fit.add_argument("--out", help="directory for summary.csv and posterior.nc")
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -70,3 +70,28 @@ def test_ordered_items_are_fitted_as_ordinal(tmp_path, capsys):
     lines = [ln.split() for ln in out.splitlines()]
     thresholds = [ln for ln in lines if len(ln) > 3 and ln[1] == "|"]
     assert len(thresholds) == 8 * 4
+
+
+def test_group_and_cluster_options_reach_the_fit(monkeypatch):
+    """--group/--group-equal/--pooling/--cluster become Model.fit's options, as written."""
+    import bayes_rent.cli as cli
+
+    seen = {}
+
+    def fake_fit(self, data, **kwargs):
+        seen.update(kwargs, columns=list(data.columns))
+        raise SystemExit("stopped before sampling")
+
+    monkeypatch.setattr(cli.Model, "fit", fake_fit)
+    with pytest.raises(SystemExit, match="stopped before sampling"):
+        main(["fit", str(MODELS / "holzinger_swineford.lav"), "--data", "holzinger_swineford",
+              "--group", "school", "--group-equal", "loadings, intercepts",
+              "--pooling", "partial"])
+    assert seen["group"] == "school" and seen["pooling"] == "partial"
+    assert seen["group_equal"] == ["loadings", "intercepts"] and seen["cluster"] is None
+    assert "school" in seen["columns"]
+    seen.clear()
+    with pytest.raises(SystemExit, match="stopped before sampling"):
+        main(["fit", str(MODELS / "holzinger_swineford.lav"), "--data", "holzinger_swineford",
+              "--cluster", "school"])
+    assert seen["cluster"] == "school" and "group" not in seen
