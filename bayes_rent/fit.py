@@ -19,6 +19,7 @@ from bayes_rent.diagnostics import ConvergenceReport, check_convergence
 from bayes_rent.identification import align_signs
 from bayes_rent.measures import reliability_table, validity_table
 from bayes_rent.observed import ObservedMoments
+from bayes_rent.partable import n_free
 from bayes_rent.results.defined import defined_draws
 from bayes_rent.results.effects import effects_table
 from bayes_rent.results.standardized import r2, standardized_summary
@@ -302,7 +303,7 @@ class Fit:
     def __repr__(self) -> str:
         post = self.idata.posterior
         return (
-            f"<bayes_rent.Fit: {int(self.partable['free'].sum())} free parameters, "
+            f"<bayes_rent.Fit: {n_free(self.partable)} free parameters, "
             f"{self.moments.n_total} respondents, {post.sizes['chain']} chains × "
             f"{post.sizes['draw']} draws ({self.sampler}); "
             f"{'converged' if self.convergence.converged else 'NOT CONVERGED'}>"

@@ -22,6 +22,7 @@ from bayes_rent.backend.marginal import element_draws
 from bayes_rent.fit import Fit, parameter_names
 from bayes_rent.identification import align_signs
 from bayes_rent.observed import check_data
+from bayes_rent.partable import n_free
 from bayes_rent.sample import DEFAULT_SAMPLER, run_sampler, structure_key
 
 if TYPE_CHECKING:
@@ -346,7 +347,7 @@ class TwoLevelFit(Fit):
     def __repr__(self) -> str:
         post = self.idata.posterior
         return (
-            f"<bayes_rent.TwoLevelFit: {int(self.partable['free'].sum())} free parameters, "
+            f"<bayes_rent.TwoLevelFit: {n_free(self.partable)} free parameters, "
             f"{self.statistics.n_total} firms in {self.statistics.n_clusters} clusters, "
             f"{post.sizes['chain']} chains × {post.sizes['draw']} draws ({self.sampler}); "
             f"{'converged' if self.convergence.converged else 'NOT CONVERGED'}>"
