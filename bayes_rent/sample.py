@@ -70,6 +70,7 @@ def run_sampler(
     seed: int | None = None,
     progressbar: bool = True,
     target_accept: float | None = None,
+    nutpie_backend: str = "numba",
 ) -> az.InferenceData:
     """Sample the model and return the posterior as InferenceData.
 
@@ -95,6 +96,11 @@ def run_sampler(
     target_accept : float, optional
         NUTS's target acceptance rate (the sampler's default, 0.8, when None); higher values
         take smaller steps, which removes divergences in funnel-shaped posteriors.
+    nutpie_backend : {"numba", "jax"}
+        How nutpie compiles the log density and its gradient. numba is fastest for the small
+        marginal models (each gradient costs microseconds, and JAX's per-call overhead would
+        dominate); JAX compiles in seconds instead of tens of seconds and is faster for the
+        conditional backend's large gradients (see ``bench/README.md``).
 
     Returns
     -------
@@ -108,13 +114,21 @@ def run_sampler(
         if sampler == "nutpie":
             import nutpie
 
-            cache_key = key + ":nutpie"
+            cache_key = f"{key}:nutpie:{nutpie_backend}"
             if cache_key not in _COMPILED:
-                _COMPILED[cache_key] = nutpie.compile_pymc_model(model)
+                options = {}
+                if nutpie_backend == "jax":
+                    # freeze_model=False keeps the data as shared inputs (so a compiled model
+                    # takes new data); freezing them gave a wrong log density for models with
+                    # a pm.Potential likelihood (about twice the true value, nutpie 0.16.8)
+                    options = dict(backend="jax", gradient_backend="jax", freeze_model=False)
+                _COMPILED[cache_key] = nutpie.compile_pymc_model(model, **options)
             compiled = _COMPILED[cache_key].with_data(**data)
-            compiled = dataclasses.replace(
-                compiled, initial_point_func=_flat_initial_point(model, initvals[0])
-            )
+            start = _flat_initial_point(model, initvals[0])
+            # the numba and the JAX compiled models name their start-point function differently
+            field = ("initial_point_func" if hasattr(compiled, "initial_point_func")
+                     else "_make_initial_points")
+            compiled = dataclasses.replace(compiled, **{field: start})
             extra = {} if target_accept is None else {"target_accept": target_accept}
             return nutpie.sample(
                 compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
