@@ -115,6 +115,11 @@ class Fit:
         rows = self.layout.row_values(elements)
         if self.model.std_lv:
             rows = align_signs(self.partable, rows)
+        return self._row_draws(rows)
+
+    def _row_draws(self, rows: np.ndarray) -> xr.DataArray:
+        """Values of every table row per draw, ``(chain, draw, n_rows)``, labelled as
+        :attr:`parameter_draws` (the ``:=`` rows dropped)."""
         keep = (self.partable["op"] != ":=").to_numpy()
         post = self.idata.posterior
         return xr.DataArray(

@@ -119,17 +119,14 @@ class GroupFit(Fit):
         per group, by that group's first loadings.
         """
         elements = element_draws(self.idata.posterior, self.groups, len(self.layout.elements))
-        parts, ids = [], []
+        rows = np.zeros(elements.shape[:2] + (len(self.partable),))
+        position = pd.Series(np.arange(len(self.partable)), index=self.partable["id"])
         for lay in self.group_layouts:
-            rows = lay.row_values(elements)
-            parts.append(align_signs(lay.partable, rows) if self.model.std_lv else rows)
-            ids.append(lay.partable["id"].to_numpy())
-        post = self.idata.posterior
-        return xr.DataArray(
-            np.concatenate(parts, axis=-1), dims=("chain", "draw", "par"),
-            coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                    "par": np.concatenate(ids)},
-        )
+            values = lay.row_values(elements)
+            if self.model.std_lv:
+                values = align_signs(lay.partable, values)
+            rows[..., position.loc[lay.partable["id"]].to_numpy()] = values
+        return self._row_draws(rows)
 
     @cached_property
     def matrices(self) -> xr.Dataset:

@@ -181,14 +181,7 @@ class TwoLevelFit(Fit):
             if self.model.std_lv:
                 values = align_signs(lay.partable, values)
             rows[..., tl.rows[level]] = values
-        keep = (self.partable["op"] != ":=").to_numpy()
-        post = self.idata.posterior
-        return xr.DataArray(
-            rows[..., keep],
-            dims=("chain", "draw", "par"),
-            coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                    "par": self.partable["id"].to_numpy()[keep]},
-        )
+        return self._row_draws(rows)
 
     def level_matrices(self, level: int) -> xr.Dataset:
         """The model matrices of one level per draw, labelled as :attr:`Fit.matrices`.
