@@ -61,6 +61,7 @@ from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import (
     PriorGroup,
     element_draws,
+    element_vector,
     implied_moments,
 )
 from bayes_rent.observed import DataError
@@ -589,13 +590,7 @@ def build_clustered_model(
         coords["random_path"] = [layout.elements[k].name for k in paths]
     with pm.Model(coords=coords) as model:
         data = {k: pm.Data(k, v) for k, v in stats.as_data(bool(paths)).items()}
-        natural, order = [], []
-        for g in groups:
-            _, nat = prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))
-            natural.append(nat)
-            order.extend(g.elements)
-        stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
-        elements = stacked[np.argsort(order)]
+        elements = element_vector(groups)
         effects = _random_effect("cluster", cluster_prior, "latent", len(latents), centred)
         path_effects = None
         if paths:

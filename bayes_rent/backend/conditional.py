@@ -29,9 +29,8 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_rent.backend.layout import Layout
-from bayes_rent.backend.marginal import PriorGroup, implied_moments
+from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
 from bayes_rent.observed import DataError
-from bayes_rent.priors import prior_rv
 
 #: Stand-in for ±∞ at the open ends of the first and last category. Finite, so gradients stay
 #: finite; far enough out that Φ there is 0 or 1 to double precision.
@@ -346,20 +345,15 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
 
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in responses.as_data().items()}
-        natural, order = [], []
         for g in groups:
-            if g.kind == "threshold":
-                if g.spec.family != "normal":
-                    raise ValueError(
-                        f"threshold prior '{g.spec.text}': thresholds take a normal(mean, sd) prior"
-                    )
-                # placeholders: the thresholds are set once the latent responses' SDs exist
-                natural.append(pt.zeros(len(g.elements)))
-            else:
-                natural.append(prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))[1])
-            order.extend(g.elements)
-        stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
-        elements = stacked[np.argsort(order)]
+            if g.kind == "threshold" and g.spec.family != "normal":
+                raise ValueError(
+                    f"threshold prior '{g.spec.text}': thresholds take a normal(mean, sd) prior"
+                )
+        # placeholders: the thresholds are set once the latent responses' SDs exist
+        elements = element_vector(
+            groups, {g.name: pt.zeros(len(g.elements)) for g in groups if g.kind == "threshold"}
+        )
         # the matrices do not involve the thresholds, so they can be built first
         mats = layout.matrices(layout.row_values(elements, xp=pt), xp=pt)
         eye = np.eye(layout.n_latent)

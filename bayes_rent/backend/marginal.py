@@ -148,6 +148,26 @@ def _threshold_groups(layout: Layout, overrides: Mapping[str, str] | None) -> li
     return list(groups.values())
 
 
+def element_vector(groups: list[PriorGroup], given: Mapping[str, object] | None = None):
+    """Inside a ``pm.Model``: every element's value, in element order (natural scale).
+
+    Each group's vector is sampled under its prior (:func:`bayes_rent.priors.prior_rv`),
+    unless ``given`` holds a tensor for it under the group's name (a backend that builds that
+    vector another way: thresholds set later, partially pooled paths).
+    """
+    given = given or {}
+    natural, order = [], []
+    for g in groups:
+        if g.name in given:
+            natural.append(given[g.name])
+        else:
+            natural.append(prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))[1])
+        order.extend(g.elements)
+    stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
+    # back from group order to element order
+    return stacked[np.argsort(order)]
+
+
 def implied_moments(layout: Layout, elements, xp=np):
     """Model-implied covariance matrix and mean vector (all-y LISREL form).
 
@@ -294,15 +314,7 @@ def build_model(
     with pm.Model(coords=coords) as model:
         if missing_cells is None:
             data = {name: pm.Data(name, value) for name, value in observed.as_data().items()}
-        natural = []
-        order = []
-        for g in groups:
-            _, nat = prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))
-            natural.append(nat)
-            order.extend(g.elements)
-        stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
-        # back from group order to element order
-        elements = stacked[np.argsort(order)]
+        elements = element_vector(groups)
         sigma, mu = implied_moments(layout, elements, xp=pt)
         if missing_cells is None:
             loglik = pattern_loglik(

@@ -26,7 +26,12 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_rent.backend.layout import Layout
-from bayes_rent.backend.marginal import PriorGroup, implied_moments, pattern_loglik
+from bayes_rent.backend.marginal import (
+    PriorGroup,
+    element_vector,
+    implied_moments,
+    pattern_loglik,
+)
 from bayes_rent.observed import ObservedMoments
 from bayes_rent.priors import DEFAULT_PRIORS, parse_prior, prior_rv
 
@@ -161,27 +166,22 @@ def build_multigroup_model(
             if g.kind == "path" and rest and len(rest) < len(g.elements):
                 coords[f"{g.dim}_shared"] = rest
     with pm.Model(coords=coords) as model:
-        natural, order = [], []
+        built = {}
         if pooled is not None:
             pooled_values = _pooled_path_values(pooled)
         for g in groups:
-            mine = [k for k in g.elements if k in pooled_set]
-            if not mine:
-                _, nat = prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))
-            else:
-                nat = pt.zeros(len(g.elements))
-                rest = [i for i, k in enumerate(g.elements) if k not in pooled_set]
-                if rest:
-                    _, own = prior_rv(f"{g.name}_shared", g.spec, g.kind, f"{g.dim}_shared",
-                                      len(rest))
-                    nat = pt.set_subtensor(nat[rest], own)
-                at = [i for i, k in enumerate(g.elements) if k in pooled_set]
-                nat = pt.set_subtensor(nat[at], pooled_values[[g.elements[i] for i in at]])
-                nat = pm.Deterministic(g.name, nat, dims=g.dim)
-            natural.append(nat)
-            order.extend(g.elements)
-        stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
-        elements = stacked[np.argsort(order)]
+            if not any(k in pooled_set for k in g.elements):
+                continue
+            nat = pt.zeros(len(g.elements))
+            rest = [i for i, k in enumerate(g.elements) if k not in pooled_set]
+            if rest:
+                _, own = prior_rv(f"{g.name}_shared", g.spec, g.kind, f"{g.dim}_shared",
+                                  len(rest))
+                nat = pt.set_subtensor(nat[rest], own)
+            at = [i for i, k in enumerate(g.elements) if k in pooled_set]
+            nat = pt.set_subtensor(nat[at], pooled_values[[g.elements[i] for i in at]])
+            built[g.name] = pm.Deterministic(g.name, nat, dims=g.dim)
+        elements = element_vector(groups, built)
         total = 0.0
         for k, (lay, stats) in enumerate(zip(layouts, observed, strict=True)):
             data = {name: pm.Data(f"{name}_g{k}", value)

@@ -49,11 +49,10 @@ import xarray as xr
 
 from bayes_rent.backend.clustered import _cluster_codes, _psd_factor
 from bayes_rent.backend.layout import Element, Layout, build_layout
-from bayes_rent.backend.marginal import PriorGroup, implied_moments
+from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
 from bayes_rent.backend.start import start_values
 from bayes_rent.observed import DataError, ObservedMoments
 from bayes_rent.partable import latent_variables, observed_variables
-from bayes_rent.priors import prior_rv
 
 __all__ = [
     "TwoLevelLayout",
@@ -574,13 +573,7 @@ def build_twolevel_model(
     coords = {g.dim: [elements_all[k].name for k in g.elements] for g in groups}
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in statistics.as_data().items()}
-        natural, order = [], []
-        for g in groups:
-            _, nat = prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))
-            natural.append(nat)
-            order.extend(g.elements)
-        stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
-        elements = stacked[np.argsort(order)]
+        elements = element_vector(groups)
         sigma_w, sigma_b, mu, sigma_ww = twolevel_moments(layout, elements, xp=pt)
         pm.Potential("loglik", twolevel_loglik(sigma_w, sigma_b, mu, sigma_ww, data, xp=pt))
     return model
