@@ -175,6 +175,7 @@ class Model:
                 self, data, cluster=cluster, draws=draws, tune=tune, chains=chains, seed=seed,
                 sampler=sampler, priors=priors, progressbar=progressbar, ordered=ordered,
                 group=group, random_paths=random_paths, cluster_options=cluster_options,
+                target_accept=target_accept, group_equal=group_equal, pooling=pooling,
             )
         settings = dict(draws=draws, tune=tune, chains=chains, sampler=sampler, seed=seed,
                         progressbar=progressbar, target_accept=target_accept)

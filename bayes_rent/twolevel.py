@@ -45,10 +45,13 @@ def fit_twolevel(
     sampler: str = DEFAULT_SAMPLER,
     priors: Mapping[str, str] | None = None,
     progressbar: bool = True,
+    target_accept: float | None = None,
     ordered: bool | list[str] | None = None,
     group: str | None = None,
     random_paths: bool | list[str] = False,
     cluster_options: Mapping[str, object] | None = None,
+    group_equal: list[str] | tuple[str, ...] = (),
+    pooling: str = "none",
 ) -> TwoLevelFit:
     """Sample the posterior of a two-level model (what :meth:`Model.fit` does for levels).
 
@@ -62,10 +65,10 @@ def fit_twolevel(
         :class:`~bayes_rent.observed.DataError` that names the columns.
     cluster : str or pandas.Series
         The column of ``data`` with the cluster ids, or the ids (required).
-    draws, tune, chains, seed, sampler, priors, progressbar
+    draws, tune, chains, seed, sampler, priors, progressbar, target_accept
         As for :meth:`bayes_rent.Model.fit`. ``priors`` keys may name a parameter type, a
         label or ``"lhs op rhs"`` (which then applies at both levels).
-    ordered, group, random_paths, cluster_options
+    ordered, group, random_paths, cluster_options, group_equal, pooling
         Not available for two-level models (``NotImplementedError`` when given).
 
     Returns
@@ -88,7 +91,8 @@ def fit_twolevel(
     >>> fit.summary().query("op == '=~'")[["lhs", "rhs", "level", "mean"]]  # doctest: +SKIP
     """
     unsupported = {"ordered": ordered, "group": group, "random_paths": random_paths,
-                   "cluster_options": cluster_options}
+                   "cluster_options": cluster_options, "group_equal": group_equal,
+                   "pooling": pooling != "none"}
     given = [k for k, v in unsupported.items() if v]
     if given:
         raise NotImplementedError(
@@ -113,7 +117,7 @@ def fit_twolevel(
         [(g.name, g.spec, g.elements) for g in groups], len(stats.size_values),
     )
     settings = dict(draws=draws, tune=tune, chains=chains, sampler=sampler, seed=seed,
-                    progressbar=progressbar)
+                    progressbar=progressbar, target_accept=target_accept)
     pm_model = backend.build_twolevel_model(layout, stats, groups)
     start = backend.twolevel_start(layout, stats, std_lv=model.std_lv)
     initvals = _chain_initvals(start, groups, chains, seed)

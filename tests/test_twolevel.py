@@ -388,3 +388,10 @@ def test_prior_groups_of_the_combined_layout():
     assert groups["intercepts"] == ["y1~1.l2", "y2~1.l2", "y3~1.l2"]
     assert groups["sds"][:4] == ["y1~~y1", "y2~~y2", "y3~~y3", "fw~~fw"]
     assert pd.Index(groups["sds"]).is_unique
+
+
+def test_options_that_do_not_apply_to_two_levels_are_refused():
+    data = simulate_twolevel_data(BASIC, [4, 6, 5], seed=3).data
+    with pytest.raises(NotImplementedError, match="group_equal, pooling"):
+        br.Model(BASIC).fit(data, cluster="cluster", group_equal=["loadings"],
+                            pooling="partial")
