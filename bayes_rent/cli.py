@@ -118,11 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--missing-codes", type=float, nargs="*", default=(),
                      help="answer codes that mean 'no answer' (with --survey), e.g. 9 99")
     fit.add_argument("--seed", type=int, default=None)
-    fit.add_argument("--draws", type=int, default=1000)
-    fit.add_argument("--tune", type=int, default=1000)
-    fit.add_argument("--chains", type=int, default=4)
+    fit.add_argument("--draws", type=int, default=None,
+                     help="draws per chain (default 1000; 1250 with ordinal items)")
+    fit.add_argument("--tune", type=int, default=None,
+                     help="warm-up iterations per chain (default 1000; 400 with ordinal items)")
+    fit.add_argument("--chains", type=int, default=None,
+                     help="chains (default 4; 2 with ordinal items)")
     fit.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER)
-    fit.add_argument("--std-lv", action="store_true", help="identify factors by unit variance")
+    fit.add_argument(
+        "--std-lv", action=argparse.BooleanOptionalAction, default=None,
+        help="identify factors by unit variance (--no-std-lv: by markers); by default markers, "
+             "and unit variances when items are ordinal",
+    )
     fit.add_argument("--ordered", nargs="?", const="all", metavar="ITEM,ITEM",
                      help="fit Likert items as ordinal (ordered probit): all indicators, "
                      "or the comma-separated items named")

@@ -109,12 +109,11 @@ class Fit:
         """Every parameter-table row (except ``:=``) per draw: dims ``(chain, draw, par)``.
 
         ``par`` holds the table's ``id``. Variances are variances (SD²), covariances are
-        covariances. Under ``std_lv`` the draws are sign-aligned.
+        covariances. Factors whose first loading is free (``std_lv``) are sign-aligned.
         """
         elements = element_draws(self.idata.posterior, self.groups, len(self.layout.elements))
-        rows = self.layout.row_values(elements)
-        if self.model.std_lv:
-            rows = align_signs(self.partable, rows)
+        # a no-op for marker-identified factors (their sign is fixed by the marker)
+        rows = align_signs(self.partable, self.layout.row_values(elements))
         return self._row_draws(rows)
 
     def _row_draws(self, rows: np.ndarray) -> xr.DataArray:

@@ -11,6 +11,10 @@ loadings change sign, so each factor has two mirror-image modes. As blavaan does
 brought to the mode where the factor's first loading is positive: the factor's loadings, and each
 path, covariance and mean that touches it, are multiplied by the sign. A row touching factors f
 and g is multiplied by s_f·s_g, so the implied covariance matrix of every draw is unchanged.
+Only factors whose first loading is free take part (:func:`sign_free_factors`); a marker fixes
+its factor's sign. With ordinal items the latent scores are sampled, and they would have to flip
+with their factor, so there the first loading is instead held positive while sampling
+(:func:`bayes_rent.backend.conditional.positive_loadings`), and alignment finds nothing to flip.
 """
 
 from __future__ import annotations
@@ -97,8 +101,85 @@ def check_markers(partable: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
     return pt
 
 
+def sign_free_factors(partable: pd.DataFrame) -> list[str]:
+    """The factors whose first loading is free, so their sign is not fixed by the model.
+
+    Under ``std_lv`` that is every factor; under markers none (the marker's 1 fixes the sign).
+
+    Examples
+    --------
+    >>> from bayes_rent.partable import build_partable
+    >>> sign_free_factors(build_partable("f =~ x1 + x2; g =~ x3 + x4", std_lv=True))
+    ['f', 'g']
+    >>> sign_free_factors(build_partable("f =~ x1 + x2; g =~ x3 + x4"))
+    []
+    """
+    out = []
+    for f in latent_variables(partable):
+        rows = partable[(partable["op"] == "=~") & (partable["lhs"] == f)]
+        if len(rows) and bool(rows["free"].iloc[0]):
+            out.append(f)
+    return out
+
+
+def factor_signs(partable: pd.DataFrame, row_values: np.ndarray) -> dict[str, np.ndarray]:
+    """Per sign-free factor, the sign (±1, shape ``row_values.shape[:-1]``) that brings each
+    draw to the mode where the factor's first loading is positive."""
+    free = set(sign_free_factors(partable))
+    ids = list(partable["id"])
+    first_row = {}
+    for f in free:
+        rows = partable[(partable["op"] == "=~") & (partable["lhs"] == f)]
+        first_row[f] = (ids.index(rows["id"].iloc[0]), rows["rhs"].iloc[0])
+    signs: dict[str, np.ndarray] = {}
+    # a second-order factor's first indicator is a factor: its sign is known only after that
+    # factor's own sign, so resolve lower orders first
+    pending = list(first_row)
+    while pending:
+        progress = False
+        for f in list(pending):
+            k, first = first_row[f]
+            if first in first_row and first not in signs:
+                continue
+            s = np.sign(row_values[..., k] * signs.get(first, 1.0))
+            signs[f] = np.where(s == 0, 1.0, s)
+            pending.remove(f)
+            progress = True
+        if not progress:
+            raise ValueError(f"factors {pending} are each other's first indicators")
+    return signs
+
+
+def sign_multipliers(partable: pd.DataFrame, row_values: np.ndarray) -> np.ndarray:
+    """Per row, the factor (±1) that brings a draw to the mode with positive first loadings.
+
+    Parameters
+    ----------
+    partable : pandas.DataFrame
+        The parameter table.
+    row_values : numpy.ndarray
+        Shape ``(..., n_rows)``: values of every row for each draw.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., n_rows)``; 1 for every row when no factor's sign is free.
+    """
+    signs = factor_signs(partable, row_values)
+    out = np.ones_like(row_values, dtype=float)
+    for k, (op, lhs, rhs) in enumerate(partable[["op", "lhs", "rhs"]].itertuples(index=False)):
+        if op in ("=~", "~") or (op == "~~" and lhs != rhs):
+            out[..., k] = signs.get(lhs, 1.0) * signs.get(rhs, 1.0)
+        elif op == "~1":
+            out[..., k] = signs.get(lhs, 1.0)
+    return out
+
+
 def align_signs(partable: pd.DataFrame, row_draws: np.ndarray) -> np.ndarray:
     """Bring every draw of a ``std_lv`` model to the mode with positive first loadings.
+
+    Only factors whose first loading is free change sign (:func:`sign_free_factors`); a
+    marker-identified factor is left as it is.
 
     Parameters
     ----------
@@ -121,35 +202,4 @@ def align_signs(partable: pd.DataFrame, row_draws: np.ndarray) -> np.ndarray:
     >>> align_signs(pt, vals)[:, :2].tolist()
     [[0.8, 0.5], [0.7, 0.4]]
     """
-    latents = latent_variables(partable)
-    ids = list(partable["id"])
-    first_row = {}
-    for f in latents:
-        rows = partable[(partable["op"] == "=~") & (partable["lhs"] == f)]
-        first_row[f] = (ids.index(rows["id"].iloc[0]), rows["rhs"].iloc[0])
-    signs: dict[str, np.ndarray] = {}
-    # a second-order factor's first indicator is a factor: its sign is known only after that
-    # factor's own sign, so resolve lower orders first
-    pending = list(latents)
-    while pending:
-        progress = False
-        for f in list(pending):
-            k, first = first_row[f]
-            if first in first_row and first not in signs:
-                continue
-            s = np.sign(row_draws[..., k] * signs.get(first, 1.0))
-            signs[f] = np.where(s == 0, 1.0, s)
-            pending.remove(f)
-            progress = True
-        if not progress:
-            raise ValueError(f"factors {pending} are each other's first indicators")
-    out = row_draws.copy()
-    for k, (op, lhs, rhs) in enumerate(partable[["op", "lhs", "rhs"]].itertuples(index=False)):
-        if op in ("=~", "~") or (op == "~~" and lhs != rhs):
-            factor = signs.get(lhs, 1.0) * signs.get(rhs, 1.0)
-        elif op == "~1":
-            factor = signs.get(lhs, 1.0)
-        else:
-            continue
-        out[..., k] = out[..., k] * factor
-    return out
+    return row_draws * sign_multipliers(partable, row_draws)

@@ -34,6 +34,13 @@ from bayes_rent.partable import build_partable, latent_variables, observed_varia
 from bayes_rent.priors import check_override_keys
 from bayes_rent.sample import DEFAULT_SAMPLER, run_sampler, structure_key
 
+#: Sampling defaults of continuous models (blavaan-like: 4 chains of 1 000 + 1 000).
+SAMPLING = dict(draws=1000, tune=1000, chains=4, target_accept=None)
+#: Sampling defaults with ordinal items: every gradient touches every answer, and this
+#: configuration reached R-hat <= 1.01 and bulk ESS >= 400 fastest at N = 2 800
+#: (bench/bench_ordinal.py, bench/README.md).
+ORDINAL_SAMPLING = dict(draws=1250, tune=400, chains=2, target_accept=0.65)
+
 
 class Model:
     """A structural equation model written in lavaan syntax.
@@ -42,9 +49,13 @@ class Model:
     ----------
     syntax : str
         lavaan model syntax (``=~ ~ ~~ ~1 :=``, labels, fixed values, ``prior("...")``).
-    std_lv : bool
+    std_lv : bool, optional
         Identify factors by fixing their variances to 1 instead of a marker loading; loading
-        signs are resolved after sampling.
+        signs are resolved after sampling (blavaan's rule: each factor's first loading
+        positive). By default (``None``) continuous models use markers, as lavaan does, and
+        models with ordinal items use ``std_lv`` with each factor's first loading held
+        positive while sampling: at N = 2 800 that converged where markers did not
+        (bench/README.md, "Ordinal at scale"). ``std_lv=False`` forces markers.
     meanstructure : bool
         Estimate intercepts (needed with missing data; on by default).
     fixed_x : bool
@@ -62,22 +73,24 @@ class Model:
         self,
         syntax: str,
         *,
-        std_lv: bool = False,
+        std_lv: bool | None = None,
         meanstructure: bool = True,
         fixed_x: bool = False,
     ) -> None:
         self.syntax = syntax
-        self.std_lv = std_lv
-        self._options = dict(std_lv=std_lv, meanstructure=meanstructure, fixed_x=fixed_x)
+        self.std_lv = bool(std_lv)
+        # None: the choice is the backend's (std_lv for ordinal items, markers otherwise)
+        self._std_lv_given = std_lv is not None
+        self._options = dict(std_lv=self.std_lv, meanstructure=meanstructure, fixed_x=fixed_x)
         self.partable = build_partable(syntax, **self._options)
 
     def fit(
         self,
         data: pd.DataFrame,
         *,
-        draws: int = 1000,
-        tune: int = 1000,
-        chains: int = 4,
+        draws: int | None = None,
+        tune: int | None = None,
+        chains: int | None = None,
         seed: int | None = None,
         sampler: str = DEFAULT_SAMPLER,
         priors: Mapping[str, str] | None = None,
@@ -99,8 +112,13 @@ class Model:
         data : pandas.DataFrame
             One row per respondent; the model's observed variables as columns. Missing
             values (NaN) are handled pattern-wise (full information, MAR).
-        draws, tune, chains : int
-            Draws kept per chain, warm-up iterations, number of chains.
+        draws, tune, chains : int, optional
+            Draws kept per chain, warm-up iterations, number of chains. By default
+            4 chains x (1 000 warm-up + 1 000 draws); with ordinal items 2 chains x (400 +
+            1 250) at ``target_accept=0.65``, the configuration that reached R-hat <= 1.01
+            and bulk ESS >= 400 fastest at N = 2 800 (bench/README.md, "Ordinal items at the
+            size of a large survey"): the same effective sample size in far fewer gradients,
+            each of which touches every answer.
         seed : int, optional
             Seed; the same seed gives the same draws.
         sampler : {"nutpie", "pymc", "numpyro"}
@@ -137,7 +155,8 @@ class Model:
             SD prior of that spread.
         target_accept : float, optional
             NUTS's target acceptance rate; raise it (e.g. to 0.95) when a fit reports
-            divergences. By default the sampler's 0.8, and 0.95 with ``pooling="partial"``
+            divergences. By default the sampler's 0.8, 0.65 with ordinal items (see
+            ``draws``), and 0.95 with ``pooling="partial"``
             (measured: 6 divergences in 2 000 draws at 0.8, none at 0.95; see
             ``tests/test_multigroup.py``).
         cluster : str or pandas.Series, optional
@@ -167,6 +186,12 @@ class Model:
         bayes_rent.observed.DataError
             When a column is absent, not numeric or constant, or there are too few rows.
         """
+        ordinal_requested = bool(ordered) or self.partable["op"].eq("|").any()
+        defaults = ORDINAL_SAMPLING if ordinal_requested else SAMPLING
+        draws = defaults["draws"] if draws is None else draws
+        tune = defaults["tune"] if tune is None else tune
+        chains = defaults["chains"] if chains is None else chains
+        target_accept = defaults["target_accept"] if target_accept is None else target_accept
         if "level" in self.partable.columns and (self.partable["level"] == 2).any():
             # 'level:' blocks: the two-level backend (bayes_rent.twolevel, a TwoLevelFit)
             from bayes_rent.twolevel import fit_twolevel
@@ -197,8 +222,9 @@ class Model:
         frame = check_data(pd.DataFrame(data), observed)
         ordinal = self.ordinal_items(ordered)
         categories = conditional.ordinal_categories(frame, ordinal)
-        pt = self._partable_for(categories)
-        if not self.std_lv:
+        std_lv = self.std_lv if self._std_lv_given or not ordinal else True
+        pt = self._partable_for(categories, std_lv)
+        if not std_lv:
             pt = check_markers(pt, frame)
         layout = build_layout(pt)
         groups = checked_prior_groups(layout, priors)
@@ -209,7 +235,9 @@ class Model:
         if ordinal and ids is not None:
             raise NotImplementedError("cluster= with ordinal items is not supported yet")
         if ordinal:
-            return self._fit_conditional(frame, pt, layout, groups, key, categories, settings)
+            return self._fit_conditional(
+                frame, pt, layout, groups, key, categories, settings, std_lv
+            )
         if ids is not None:
             return self._fit_clustered(
                 frame, pt, layout, groups, key, ids, settings,
@@ -245,12 +273,12 @@ class Model:
             chosen |= set(ordered)
         return [v for v in observed if v in chosen]
 
-    def _partable_for(self, categories: dict[str, np.ndarray]) -> pd.DataFrame:
+    def _partable_for(self, categories: dict[str, np.ndarray], std_lv: bool) -> pd.DataFrame:
         """The parameter table with thresholds for the data's categories."""
         if not categories:
             return self.partable
         pt = build_partable(
-            self.syntax, **self._options,
+            self.syntax, **{**self._options, "std_lv": std_lv},
             ordered={v: len(c) - 1 for v, c in categories.items()},
         )
         counts = pt.loc[pt["op"] == "|", "lhs"].value_counts()
@@ -372,10 +400,11 @@ class Model:
     def _fit_conditional(
         self, frame: pd.DataFrame, pt: pd.DataFrame, layout: Layout,
         groups: list[PriorGroup], key: str, categories: dict[str, np.ndarray], settings: dict,
+        std_lv: bool,
     ) -> Fit:
         responses = conditional.arrange_responses(frame, layout, categories)
         model = conditional.build_model(layout, groups, responses)
-        start, scores = conditional_start(layout, frame, responses, std_lv=self.std_lv)
+        start, scores = conditional_start(layout, frame, responses, std_lv=std_lv)
         initvals = [
             conditional.sampled_point(layout, groups, start, point, scores)
             for point in _chain_initvals(start, groups, settings["chains"], settings["seed"])
@@ -442,7 +471,7 @@ def _chain_initvals(
     return out
 
 
-def sem(syntax: str, data: pd.DataFrame, *, std_lv: bool = False, **kwargs) -> Fit:
+def sem(syntax: str, data: pd.DataFrame, *, std_lv: bool | None = None, **kwargs) -> Fit:
     """Fit a structural equation model (lavaan's ``sem()``, the Bayesian way).
 
     Parameters
@@ -451,8 +480,9 @@ def sem(syntax: str, data: pd.DataFrame, *, std_lv: bool = False, **kwargs) -> F
         lavaan model syntax.
     data : pandas.DataFrame
         Respondents' data.
-    std_lv : bool
-        Identify factors by unit variances instead of marker loadings.
+    std_lv : bool, optional
+        Identify factors by unit variances instead of marker loadings; by default markers,
+        except for ordinal items (see :class:`Model`).
     **kwargs
         Passed to :meth:`Model.fit` (``draws``, ``tune``, ``chains``, ``seed``, ``sampler``,
         ``priors``, ``progressbar``).
@@ -472,7 +502,7 @@ def sem(syntax: str, data: pd.DataFrame, *, std_lv: bool = False, **kwargs) -> F
     return Model(syntax, std_lv=std_lv, **model_kwargs).fit(data, **kwargs)
 
 
-def cfa(syntax: str, data: pd.DataFrame, *, std_lv: bool = False, **kwargs) -> Fit:
+def cfa(syntax: str, data: pd.DataFrame, *, std_lv: bool | None = None, **kwargs) -> Fit:
     """Fit a confirmatory factor analysis (lavaan's ``cfa()``); same options as :func:`sem`.
 
     Examples

@@ -229,6 +229,19 @@ def prior_rv(name: str, spec: PriorSpec, kind: str, dims: str, size: int):
     return rv, natural_values(rv, spec, kind, module=pt)
 
 
+def prior_distribution(spec: PriorSpec):
+    """The prior as an unnamed PyMC distribution (for ``pm.logp`` of a derived quantity).
+
+    Examples
+    --------
+    >>> import pymc as pm
+    >>> round(float(pm.logp(prior_distribution(parse_prior("normal(0,10)")), 0.0).eval()), 4)
+    -3.2215
+    """
+    cls, pnames, _ = _FAMILIES[spec.family]
+    return cls.dist(**dict(zip(pnames, spec.args, strict=True)))
+
+
 def natural_values(raw, spec: PriorSpec, kind: str, module=None):
     """Map sampled values to the natural scale (works on tensors and on numpy arrays)."""
     import numpy as np

@@ -212,6 +212,37 @@ def test_mixed_ordinal_and_continuous_items():
     assert np.abs((s["mean"] - truth) / s["sd"]).max() < 3.5
 
 
+REVERSED_POPULATION = SMALL_POPULATION.replace("1*y1", "-1*y1")
+
+
+def test_ordinal_default_is_std_lv_with_the_first_loading_held_positive():
+    # y1 is reverse-keyed: its loading is negative in the population. The default for ordinal
+    # items identifies by unit variances and holds each first loading positive, so f1 comes
+    # out mirrored (y1 positive, its other items and its covariance with f2 negative).
+    data = simulate_ordinal_data(REVERSED_POPULATION, 250, FIVE_POINT, seed=15)
+    fit = _quiet_fit(br.Model(SMALL), data, ordered=True, seed=10)
+    assert fit.settings["chains"] == 2 and fit.settings["target_accept"] == 0.65
+    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    pt_ = fit.partable.set_index(["lhs", "op", "rhs"])
+    assert not pt_.loc[("f1", "~~", "f1"), "free"] and pt_.loc[("f1", "~~", "f1"), "value"] == 1
+    assert pt_.loc[("f1", "=~", "y1"), "free"]
+    # sampled on the log scale: positive in every draw of every chain
+    first = fit.idata.posterior["parameters"].sel(parameter=["f1 =~ y1", "f2 =~ y5"])
+    assert bool((first > 0).all())
+    mirror = pd.Series(1.0, index=_std_truth(REVERSED_POPULATION).index)
+    mirror[[("f1", "=~", f"y{k}") for k in range(1, 5)]] = -1.0
+    truth = _std_truth(REVERSED_POPULATION) * mirror
+    s = fit.standardized().set_index(["lhs", "op", "rhs"])
+    z = (s.loc[truth.index, "mean"] - truth) / s.loc[truth.index, "sd"]
+    assert np.abs(z).max() < 3.5, z
+    # the latent correlation is mirrored too (population +0.4)
+    r = s.loc[("f1", "~~", "f2")]
+    assert abs((r["mean"] + 0.4) / r["sd"]) < 3.5
+    # the sampled scores live in the same mode as the parameters: f1 rises with y1
+    scores = fit.scores().sel(construct="f1").mean(("chain", "draw"))
+    assert np.corrcoef(scores, data.loc[fit.scores()["respondent"].values, "y1"])[0, 1] > 0.5
+
+
 def test_loo_ranks_the_true_ordinal_model_above_a_misspecified_one():
     data = simulate_ordinal_data(SMALL_POPULATION, 250, FIVE_POINT, seed=15)
     one_factor = "f =~ y1 + y2 + y3 + y4 + y5 + y6 + y7 + y8"

@@ -30,7 +30,9 @@ import pytensor.tensor as pt
 
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
+from bayes_rent.identification import sign_free_factors
 from bayes_rent.observed import DataError
+from bayes_rent.priors import prior_distribution
 
 #: Stand-in for ±∞ at the open ends of the first and last category. Finite, so gradients stay
 #: finite; far enough out that Φ there is 0 or 1 to double precision.
@@ -258,6 +260,39 @@ def _add_thresholds(layout: Layout, group: PriorGroup, response_sd, elements):
     return pt.set_subtensor(elements[np.array(group.elements)], tau)
 
 
+def positive_loadings(layout: Layout) -> np.ndarray:
+    """Elements held positive: the first loading of every factor whose sign the model leaves free.
+
+    Under ``std_lv`` a factor and its scores can change sign together without changing the
+    likelihood. The marginal backend integrates the scores out and aligns signs after sampling;
+    here every respondent's scores would flip with the factor, so a chain that strayed into the
+    mirror mode could not come back, and chains in opposite modes never mix. The first loading
+    is therefore sampled on the log scale, which keeps each factor in the mode blavaan's sign
+    rule reports.
+    """
+    pt_rows = layout.partable
+    out = []
+    for f in sign_free_factors(pt_rows):
+        first = pt_rows[(pt_rows["op"] == "=~") & (pt_rows["lhs"] == f)]["id"].iloc[0]
+        out.append(layout.row_element[first])
+    return np.array(sorted(set(out)), dtype=int)
+
+
+def _add_positive_loadings(group: PriorGroup, positive: np.ndarray):
+    """A loading vector whose elements in ``positive`` are sampled on the log scale.
+
+    The prior stays on the loadings themselves (truncated at 0 for the positive ones); the
+    Jacobian of ``λ = exp(raw)`` is ``raw``.
+    """
+    mask = np.isin(group.elements, positive)
+    raw = pm.Flat(group.name + "_raw", dims=group.dim, initval=np.where(mask, 0.0, 0.5))
+    values = pt.switch(mask, pt.exp(raw), raw)
+    loadings = pm.Deterministic(group.name, values, dims=group.dim)
+    prior = pm.logp(prior_distribution(group.spec), loadings).sum()
+    pm.Potential(group.name + "_prior", prior + raw[np.flatnonzero(mask)].sum())
+    return loadings
+
+
 def sampled_point(
     layout: Layout, groups: list[PriorGroup], elements: np.ndarray, point: dict,
     scores: np.ndarray,
@@ -283,10 +318,15 @@ def sampled_point(
     a = np.linalg.inv(np.eye(layout.n_latent) - mats["B"])
     score_sd = np.sqrt(np.diag(a @ mats["Psi"] @ a.T))[~layout.phantom]
     out = dict(point)
+    positive = positive_loadings(layout)
     for g in groups:
         if g.kind == "threshold":
             items, first, _ = _segments(layout, g)
             out[g.name + "_raw"] = _thresholds_to_raw(out.pop(g.name) / scale[items], first)
+        elif np.isin(g.elements, positive).any():
+            mask = np.isin(g.elements, positive)
+            x = out.pop(g.name)
+            out[g.name + "_raw"] = np.where(mask, np.log(np.maximum(x, 1e-3)), x)
     out["latent_scores_standardized"] = scores / score_sd[None, :]
     return out
 
@@ -351,9 +391,12 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
                     f"threshold prior '{g.spec.text}': thresholds take a normal(mean, sd) prior"
                 )
         # placeholders: the thresholds are set once the latent responses' SDs exist
-        elements = element_vector(
-            groups, {g.name: pt.zeros(len(g.elements)) for g in groups if g.kind == "threshold"}
-        )
+        given = {g.name: pt.zeros(len(g.elements)) for g in groups if g.kind == "threshold"}
+        positive = positive_loadings(layout)
+        for g in groups:
+            if g.kind != "threshold" and np.isin(g.elements, positive).any():
+                given[g.name] = _add_positive_loadings(g, positive)
+        elements = element_vector(groups, given)
         # the matrices do not involve the thresholds, so they can be built first
         mats = layout.matrices(layout.row_values(elements, xp=pt), xp=pt)
         eye = np.eye(layout.n_latent)

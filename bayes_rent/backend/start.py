@@ -15,6 +15,7 @@ from scipy import optimize, stats
 
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import implied_moments, pattern_loglik
+from bayes_rent.identification import factor_signs, sign_multipliers
 from bayes_rent.observed import ObservedMoments
 
 _LOCATION_SD = {"loading": 10.0, "path": 10.0, "intercept": 32.0, "latent_mean": 10.0}
@@ -280,4 +281,10 @@ def conditional_start(
             out[k] = np.clip(m[i, j] / np.sqrt(m[i, i] * m[j, j]), -0.95, 0.95)
         else:
             out[k] = m[i] if m.ndim == 1 else m[i, j]
-    return out, (eta * scale[None, :])[:, ~layout.phantom]
+    # the sampler holds sign-free factors' first loadings positive: start in that mode
+    signs = factor_signs(layout.partable, layout.row_values(out))
+    flip = sign_multipliers(layout.partable, layout.row_values(out))
+    position = {rid: k for k, rid in enumerate(layout.partable["id"])}
+    out = out * np.array([flip[position[e.rows[0]]] for e in layout.elements])
+    score_signs = np.array([signs.get(v, 1.0) for v in layout.latent])
+    return out, (eta * scale[None, :] * score_signs[None, :])[:, ~layout.phantom]
