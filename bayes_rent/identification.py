@@ -101,36 +101,51 @@ def check_markers(partable: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
     return pt
 
 
-def sign_free_factors(partable: pd.DataFrame) -> list[str]:
-    """The factors whose first loading is free, so their sign is not fixed by the model.
+def _sign_rows(partable: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per factor whose sign the model leaves free, the loading row that decides it.
 
-    Under ``std_lv`` that is every factor; under markers none (the marker's 1 fixes the sign).
+    A factor's sign is free when none of its loadings is fixed at a nonzero value (a marker,
+    wherever it sits, fixes it). The deciding row is its first free loading (blavaan's rule:
+    the first loading is positive).
+    """
+    out = {}
+    for f in latent_variables(partable):
+        rows = partable[(partable["op"] == "=~") & (partable["lhs"] == f)]
+        fixed = rows[~rows["free"].astype(bool)]
+        free = rows[rows["free"].astype(bool)]
+        if len(free) and not (fixed["value"] != 0).any():
+            out[f] = free.iloc[0]
+    return out
+
+
+def sign_free_factors(partable: pd.DataFrame) -> list[str]:
+    """The factors whose sign the model leaves free: no loading is fixed at a nonzero value.
+
+    Under ``std_lv`` that is every factor; under markers none (the marker's 1 fixes the sign,
+    also when :func:`check_markers` moved it off the first item).
 
     Examples
     --------
     >>> from bayes_rent.partable import build_partable
     >>> sign_free_factors(build_partable("f =~ x1 + x2; g =~ x3 + x4", std_lv=True))
     ['f', 'g']
-    >>> sign_free_factors(build_partable("f =~ x1 + x2; g =~ x3 + x4"))
+    >>> sign_free_factors(build_partable("f =~ x1 + x2; g =~ NA*x3 + 1*x4"))
     []
     """
-    out = []
-    for f in latent_variables(partable):
-        rows = partable[(partable["op"] == "=~") & (partable["lhs"] == f)]
-        if len(rows) and bool(rows["free"].iloc[0]):
-            out.append(f)
-    return out
+    return list(_sign_rows(partable))
+
+
+def sign_loading_rows(partable: pd.DataFrame) -> list[int]:
+    """The ``id`` of each sign-free factor's deciding loading (its first free one)."""
+    return [int(row["id"]) for row in _sign_rows(partable).values()]
 
 
 def factor_signs(partable: pd.DataFrame, row_values: np.ndarray) -> dict[str, np.ndarray]:
     """Per sign-free factor, the sign (±1, shape ``row_values.shape[:-1]``) that brings each
     draw to the mode where the factor's first loading is positive."""
-    free = set(sign_free_factors(partable))
+    free = _sign_rows(partable)
     ids = list(partable["id"])
-    first_row = {}
-    for f in free:
-        rows = partable[(partable["op"] == "=~") & (partable["lhs"] == f)]
-        first_row[f] = (ids.index(rows["id"].iloc[0]), rows["rhs"].iloc[0])
+    first_row = {f: (ids.index(row["id"]), row["rhs"]) for f, row in free.items()}
     signs: dict[str, np.ndarray] = {}
     # a second-order factor's first indicator is a factor: its sign is known only after that
     # factor's own sign, so resolve lower orders first

@@ -30,7 +30,7 @@ import pytensor.tensor as pt
 
 from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
-from bayes_rent.identification import sign_free_factors
+from bayes_rent.identification import sign_loading_rows
 from bayes_rent.observed import DataError
 from bayes_rent.priors import prior_distribution
 
@@ -270,12 +270,8 @@ def positive_loadings(layout: Layout) -> np.ndarray:
     is therefore sampled on the log scale, which keeps each factor in the mode blavaan's sign
     rule reports.
     """
-    pt_rows = layout.partable
-    out = []
-    for f in sign_free_factors(pt_rows):
-        first = pt_rows[(pt_rows["op"] == "=~") & (pt_rows["lhs"] == f)]["id"].iloc[0]
-        out.append(layout.row_element[first])
-    return np.array(sorted(set(out)), dtype=int)
+    rows = sign_loading_rows(layout.partable)
+    return np.array(sorted({layout.row_element[r] for r in rows}), dtype=int)
 
 
 def _add_positive_loadings(group: PriorGroup, positive: np.ndarray):
