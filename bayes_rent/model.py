@@ -55,7 +55,8 @@ class Model:
         positive). By default (``None``) continuous models use markers, as lavaan does, and
         models with ordinal items use ``std_lv`` with each factor's first loading held
         positive while sampling: at N = 2 800 that converged where markers did not
-        (bench/README.md, "Ordinal at scale"). ``std_lv=False`` forces markers.
+        (bench/README.md, "Ordinal items at the size of a large survey"). ``std_lv=False``
+        forces markers.
     meanstructure : bool
         Estimate intercepts (needed with missing data; on by default).
     fixed_x : bool
