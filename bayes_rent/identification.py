@@ -165,23 +165,26 @@ def factor_signs(partable: pd.DataFrame, row_values: np.ndarray) -> dict[str, np
     return signs
 
 
-def sign_multipliers(partable: pd.DataFrame, row_values: np.ndarray) -> np.ndarray:
-    """Per row, the factor (±1) that brings a draw to the mode with positive first loadings.
+def sign_multipliers(
+    partable: pd.DataFrame, signs: dict[str, np.ndarray], shape: tuple[int, ...]
+) -> np.ndarray:
+    """Per row, the factor (±1) that applies the factors' ``signs`` to the row.
 
     Parameters
     ----------
     partable : pandas.DataFrame
         The parameter table.
-    row_values : numpy.ndarray
-        Shape ``(..., n_rows)``: values of every row for each draw.
+    signs : dict
+        From :func:`factor_signs`.
+    shape : tuple of int
+        ``(..., n_rows)``, the shape of the row values the signs came from.
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(..., n_rows)``; 1 for every row when no factor's sign is free.
+        Shape ``shape``; 1 for every row when no factor's sign is free.
     """
-    signs = factor_signs(partable, row_values)
-    out = np.ones_like(row_values, dtype=float)
+    out = np.ones(shape)
     for k, (op, lhs, rhs) in enumerate(partable[["op", "lhs", "rhs"]].itertuples(index=False)):
         if op in ("=~", "~") or (op == "~~" and lhs != rhs):
             out[..., k] = signs.get(lhs, 1.0) * signs.get(rhs, 1.0)
@@ -193,7 +196,7 @@ def sign_multipliers(partable: pd.DataFrame, row_values: np.ndarray) -> np.ndarr
 def align_signs(partable: pd.DataFrame, row_draws: np.ndarray) -> np.ndarray:
     """Bring every draw of a ``std_lv`` model to the mode with positive first loadings.
 
-    Only factors whose first loading is free change sign (:func:`sign_free_factors`); a
+    Only factors whose sign the model leaves free change sign (:func:`sign_free_factors`); a
     marker-identified factor is left as it is.
 
     Parameters
@@ -217,4 +220,5 @@ def align_signs(partable: pd.DataFrame, row_draws: np.ndarray) -> np.ndarray:
     >>> align_signs(pt, vals)[:, :2].tolist()
     [[0.8, 0.5], [0.7, 0.4]]
     """
-    return row_draws * sign_multipliers(partable, row_draws)
+    signs = factor_signs(partable, row_draws)
+    return row_draws * sign_multipliers(partable, signs, row_draws.shape)

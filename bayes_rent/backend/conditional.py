@@ -319,8 +319,7 @@ def sampled_point(
         if g.kind == "threshold":
             items, first, _ = _segments(layout, g)
             out[g.name + "_raw"] = _thresholds_to_raw(out.pop(g.name) / scale[items], first)
-        elif np.isin(g.elements, positive).any():
-            mask = np.isin(g.elements, positive)
+        elif (mask := np.isin(g.elements, positive)).any():
             x = out.pop(g.name)
             out[g.name + "_raw"] = np.where(mask, np.log(np.maximum(x, 1e-3)), x)
     out["latent_scores_standardized"] = scores / score_sd[None, :]

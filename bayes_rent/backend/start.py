@@ -282,8 +282,9 @@ def conditional_start(
         else:
             out[k] = m[i] if m.ndim == 1 else m[i, j]
     # the sampler holds sign-free factors' first loadings positive: start in that mode
-    signs = factor_signs(layout.partable, layout.row_values(out))
-    flip = sign_multipliers(layout.partable, layout.row_values(out))
+    rows = layout.row_values(out)
+    signs = factor_signs(layout.partable, rows)
+    flip = sign_multipliers(layout.partable, signs, rows.shape)
     position = {rid: k for k, rid in enumerate(layout.partable["id"])}
     out = out * np.array([flip[position[e.rows[0]]] for e in layout.elements])
     score_signs = np.array([signs.get(v, 1.0) for v in layout.latent])
