@@ -67,7 +67,7 @@ def test_pattern_loglik_equals_rowwise_normal_density():
     a = rng.normal(size=(p, p))
     sigma = a @ a.T + p * np.eye(p)
     mu = rng.normal(size=p)
-    y = rng.multivariate_normal(mu, sigma, size=60)
+    y = rng.multivariate_normal(mu, sigma, size=60, method="cholesky")
     y[rng.random(y.shape) < 0.15] = np.nan
     y[0] = np.nan  # a respondent with no answers contributes nothing
     frame = pd.DataFrame(y, columns=list("abcd"))

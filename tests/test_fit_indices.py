@@ -77,7 +77,7 @@ def with_missing(data: pd.DataFrame, rate: float, seed: int) -> pd.DataFrame:
 def simulate_two_factor(n: int, seed: int, cross: float = 0.0) -> pd.DataFrame:
     """Two correlated factors, three items each; ``cross`` loads y5 on f1 as well."""
     rng = np.random.default_rng(seed)
-    f = rng.multivariate_normal([0, 0], [[1.0, 0.3], [0.3, 1.0]], size=n)
+    f = rng.multivariate_normal([0, 0], [[1.0, 0.3], [0.3, 1.0]], size=n, method="cholesky")
     lam = np.array([[1.0, 0], [0.8, 0], [0.7, 0], [0, 1.0], [cross, 0.8], [0, 0.7]])
     y = 3.0 + f @ lam.T + rng.normal(scale=np.sqrt(0.5), size=(n, 6))
     return pd.DataFrame(y, columns=[f"y{i}" for i in range(1, 7)])
@@ -129,7 +129,7 @@ def test_saturated_em_reaches_the_maximum():
     rng = np.random.default_rng(11)
     p = 4
     a = rng.normal(size=(p, p))
-    y = rng.multivariate_normal(np.arange(p), a @ a.T + p * np.eye(p), size=150)
+    y = rng.multivariate_normal(np.arange(p), a @ a.T + p * np.eye(p), size=150, method="cholesky")
     data = with_missing(pd.DataFrame(y, columns=list("abcd")), 0.2, seed=2)
     m = moments(data)
     cov = cov_of(m)
@@ -215,7 +215,8 @@ def test_replicates_match_row_by_row_simulation(rate):
         return 2 * (sat.loglik - moment_loglik(sigma, mu, m.n, m.mask, mean, cov))
 
     fast = chisq_rep(*_replicate_moments(np.random.default_rng(1), sigma, mu, m.n, m.mask))
-    rows = np.random.default_rng(2).multivariate_normal(mu[0], sigma[0], size=(s, n))
+    rows = np.random.default_rng(2).multivariate_normal(mu[0], sigma[0], size=(s, n),
+                                                        method="cholesky")
     keep = m.pattern_of_row >= 0
     rows = np.where(m.mask[m.pattern_of_row[keep]][None] > 0, rows[:, keep], np.nan)
     mean = np.zeros((s,) + m.mean.shape)
@@ -357,7 +358,8 @@ def test_ppp_calibration():
         rng = np.random.default_rng(2024)
         correct, wrong = [], []
         for i in range(20):
-            data = pd.DataFrame(rng.multivariate_normal(mu, sigma, size=200), columns=cols)
+            data = pd.DataFrame(rng.multivariate_normal(mu, sigma, size=200, method="cholesky"),
+                                columns=cols)
             fit = br.sem(TWO_FACTOR, data, seed=i, **run)
             correct.append(ppp(fit, seed=i))
         for i in range(20):

@@ -128,7 +128,7 @@ def test_ppp_is_uniform_when_every_draw_is_the_truth():
     ppp = {"correlation": [], "pearson": []}
     rep_mean = []
     for _ in range(150):
-        ystar = rng.multivariate_normal(mean, cov, size=n)
+        ystar = rng.multivariate_normal(mean, cov, size=n, method="cholesky")
         codes = (ystar[..., None] > thresholds[None]).sum(-1)
         codes[rng.random(codes.shape) < 0.1] = -1  # 10 % answers missing at random
         out = ordinal_discrepancies(

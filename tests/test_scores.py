@@ -11,7 +11,7 @@ import bayes_rent as br
 
 def simulate_two_factors(n: int, seed: int):
     rng = np.random.default_rng(seed)
-    eta = rng.multivariate_normal([0, 0], [[1.0, 0.4], [0.4, 1.0]], size=n)
+    eta = rng.multivariate_normal([0, 0], [[1.0, 0.4], [0.4, 1.0]], size=n, method="cholesky")
     lam = np.array([1.0, 0.8, 0.9, 0.7])
     items = {}
     for f, name in enumerate(("f", "g")):

@@ -344,7 +344,7 @@ def ordinal_discrepancies(
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> cov = np.array([[1.0, 0.4, 0.4], [0.4, 1.0, 0.4], [0.4, 0.4, 1.0]])
-    >>> codes = (rng.multivariate_normal(np.zeros(3), cov, size=200) > 0).astype(int)
+    >>> codes = (rng.multivariate_normal(np.zeros(3), cov, 200, method="cholesky") > 0)
     >>> out = ordinal_discrepancies(codes, np.zeros((50, 3, 1)), np.zeros((50, 3)),
     ...                             np.broadcast_to(cov, (50, 3, 3)), rng=1)
     >>> out.correlation.shape, out.pairs
