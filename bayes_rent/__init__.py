@@ -1,6 +1,7 @@
 """bayes-rent: Bayesian structural equation models for knowledge-rent studies of cluster firms.
 
-The flow: lavaan syntax → parameter table → PyMC model → sampler → :class:`Fit`.
+The flow: lavaan syntax → parameter table → PyMC model → sampler → :class:`Fit`; the layers
+are described in ``docs/architecture.md``.
 
 Examples
 --------
@@ -12,16 +13,17 @@ Examples
 2   f  =~  x3   True
 """
 
-from bayes_rent import datasets, grey
-from bayes_rent.comparison import compare
-from bayes_rent.diagnostics import ConvergenceWarning
-from bayes_rent.fit import Fit
-from bayes_rent.group_fit import GroupFit
+from bayes_rent import grey
+from bayes_rent.data import datasets
+from bayes_rent.data.observed import DataError
+from bayes_rent.data.survey import SurveyError, SurveySchema, book_schema, read_survey
+from bayes_rent.fit.base import Fit
+from bayes_rent.fit.group import GroupFit
+from bayes_rent.fit.twolevel import TwoLevelFit
 from bayes_rent.model import Model, cfa, sem
-from bayes_rent.observed import DataError
-from bayes_rent.survey import SurveyError, SurveySchema, book_schema, read_survey
-from bayes_rent.syntax import ModelSyntaxError
-from bayes_rent.twolevel import TwoLevelFit
+from bayes_rent.results.comparison import compare
+from bayes_rent.results.diagnostics import ConvergenceWarning
+from bayes_rent.spec.syntax import ModelSyntaxError
 
 __all__ = [
     "ConvergenceWarning",

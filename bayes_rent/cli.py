@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_rent import datasets
+from bayes_rent.data import datasets
+from bayes_rent.data.survey import SurveySchema, read_survey
 from bayes_rent.model import Model
-from bayes_rent.sample import DEFAULT_SAMPLER, SAMPLERS
-from bayes_rent.survey import SurveySchema, read_survey
-from bayes_rent.syntax import ModelSyntaxError
+from bayes_rent.sampling import DEFAULT_SAMPLER, SAMPLERS
+from bayes_rent.spec.syntax import ModelSyntaxError
 
 _READERS = {
     ".csv": pd.read_csv,
@@ -32,7 +32,7 @@ def read_data(source: str) -> pd.DataFrame:
     Parameters
     ----------
     source : str
-        A name from :data:`bayes_rent.datasets.NAMES` or a path.
+        A name from :data:`bayes_rent.data.datasets.NAMES` or a path.
 
     Returns
     -------

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from bayes_rent.backend import clustered, conditional
-from bayes_rent.backend.layout import Layout, build_layout
 from bayes_rent.backend.marginal import PriorGroup, build_model, prior_groups
 from bayes_rent.backend.multigroup import (
     DEFAULT_POOLING_PRIOR,
@@ -25,14 +24,15 @@ from bayes_rent.backend.multigroup import (
 )
 from bayes_rent.backend.multigroup import data_for as multigroup_data
 from bayes_rent.backend.start import conditional_start, start_values
-from bayes_rent.fit import Fit
-from bayes_rent.group_fit import GroupFit
-from bayes_rent.groups import group_labels, group_partable
-from bayes_rent.identification import check_markers
-from bayes_rent.observed import DataError, check_data, moments
-from bayes_rent.partable import build_partable, latent_variables, observed_variables
-from bayes_rent.priors import check_override_keys
-from bayes_rent.sample import DEFAULT_SAMPLER, run_sampler, structure_key
+from bayes_rent.data.observed import DataError, check_data, moments
+from bayes_rent.fit.base import Fit
+from bayes_rent.fit.group import GroupFit
+from bayes_rent.sampling import DEFAULT_SAMPLER, run_sampler, structure_key
+from bayes_rent.spec.groups import group_labels, group_partable
+from bayes_rent.spec.identification import check_markers
+from bayes_rent.spec.layout import Layout, build_layout
+from bayes_rent.spec.partable import build_partable, latent_variables, observed_variables
+from bayes_rent.spec.priors import check_override_keys
 
 #: Sampling defaults of continuous models (blavaan-like: 4 chains of 1 000 + 1 000).
 SAMPLING = dict(draws=1000, tune=1000, chains=4, target_accept=None)
@@ -141,7 +141,7 @@ class Model:
             group gets its own parameters (lavaan's configural model), except labels written
             in the syntax, which are the same in every group, and the kinds in
             ``group_equal``. Continuous items only. Returns a
-            :class:`~bayes_rent.group_fit.GroupFit`.
+            :class:`~bayes_rent.fit.group.GroupFit`.
         group_equal : list of str
             With ``group``: kinds of parameters equal across groups, by lavaan's names
             (``"loadings"``, ``"intercepts"``, ``"means"``, ``"thresholds"``,
@@ -167,9 +167,9 @@ class Model:
             clusters' latent means per draw. Continuous items only.
 
             A syntax with ``level: 1`` / ``level: 2`` blocks (lavaan's two-level models: a
-            within and a between model) is fitted by :func:`bayes_rent.twolevel.fit_twolevel`
+            within and a between model) is fitted by :func:`bayes_rent.fit.twolevel.fit_twolevel`
             with the column as the cluster and returns a
-            :class:`~bayes_rent.twolevel.TwoLevelFit` (complete, continuous data).
+            :class:`~bayes_rent.fit.twolevel.TwoLevelFit` (complete, continuous data).
         random_paths : bool or list of str
             With ``cluster``: let these structural paths (by name, or all with ``True``)
             vary by cluster around a common value, with an estimated spread.
@@ -184,7 +184,7 @@ class Model:
 
         Raises
         ------
-        bayes_rent.observed.DataError
+        bayes_rent.data.observed.DataError
             When a column is absent, not numeric or constant, or there are too few rows.
         """
         ordinal_requested = bool(ordered) or self.partable["op"].eq("|").any()
@@ -194,8 +194,8 @@ class Model:
         chains = defaults["chains"] if chains is None else chains
         target_accept = defaults["target_accept"] if target_accept is None else target_accept
         if "level" in self.partable.columns and (self.partable["level"] == 2).any():
-            # 'level:' blocks: the two-level backend (bayes_rent.twolevel, a TwoLevelFit)
-            from bayes_rent.twolevel import fit_twolevel
+            # 'level:' blocks: the two-level backend (bayes_rent.fit.twolevel, a TwoLevelFit)
+            from bayes_rent.fit.twolevel import fit_twolevel
 
             return fit_twolevel(
                 self, data, cluster=cluster, draws=draws, tune=tune, chains=chains, seed=seed,

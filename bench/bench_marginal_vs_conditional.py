@@ -33,8 +33,8 @@ from test_recovery import ANALYSIS, POPULATION  # noqa: E402
 
 import bayes_rent as br  # noqa: E402
 import bayes_rent.model as bayes_model  # noqa: E402
-from bayes_rent.partable import latent_variables  # noqa: E402
-from bayes_rent.population import simulate_data  # noqa: E402
+from bayes_rent.data.population import simulate_data  # noqa: E402
+from bayes_rent.spec.partable import latent_variables  # noqa: E402
 
 warnings.simplefilter("ignore")
 

@@ -50,8 +50,8 @@ from threadpoolctl import threadpool_limits
 
 import bayes_rent as br
 import bayes_rent.model as br_model
-from bayes_rent.population import simulate_ordinal_data
-from bayes_rent.sample import _flat_initial_point
+from bayes_rent.data.population import simulate_ordinal_data
+from bayes_rent.sampling import _flat_initial_point
 
 FACTORS = 5
 ITEMS = 5
@@ -83,7 +83,7 @@ def analysis() -> str:
 
 
 def make_runner(config: str, timings: dict, target_accept: float | None = None):
-    """A stand-in for :func:`bayes_rent.sample.run_sampler` that runs ``config`` and records
+    """A stand-in for :func:`bayes_rent.sampling.run_sampler` that runs ``config`` and records
     compile and sampling wall time in ``timings``."""
 
     def run(model, key, data, initvals, *, sampler, draws, tune, chains, seed, progressbar,

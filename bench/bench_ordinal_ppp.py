@@ -24,7 +24,7 @@ from conftest import FIVE_POINT  # noqa: E402
 from test_ordinal_ppp import ANALYSIS, CROSS_LOADING, POPULATION  # noqa: E402
 
 import bayes_rent as br  # noqa: E402
-from bayes_rent.population import simulate_ordinal_data  # noqa: E402
+from bayes_rent.data.population import simulate_ordinal_data  # noqa: E402
 from bayes_rent.results.ordinal_ppp import ordinal_ppp_draws  # noqa: E402
 
 

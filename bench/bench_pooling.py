@@ -8,7 +8,7 @@ Run from the repository root (2 chains per fit; ``--replicates`` sets the study 
 
 Data: the three-construct model of ``tests/test_clustered.py`` (X → M → Y with a direct X → Y,
 three items each), 8 clusters of 15, 20, 25, 35, 45, 55, 65 and 80 firms (340 firms), simulated
-with :func:`bayes_rent.population.simulate_clustered_data`, seed ``1000 + replicate``.
+with :func:`bayes_rent.data.population.simulate_clustered_data`, seed ``1000 + replicate``.
 
 Part 1, ``sd``: random intercepts with a true between-cluster SD of 0.5 (``--truth``) for every
 latent. The clustered model (``Model.fit(..., cluster=...)``) is fitted to
@@ -43,7 +43,7 @@ sys.path.insert(0, "tests")
 from test_clustered import ANALYSIS, POPULATION, SIZES  # noqa: E402
 
 import bayes_rent as br  # noqa: E402
-from bayes_rent.population import simulate_clustered_data  # noqa: E402
+from bayes_rent.data.population import simulate_clustered_data  # noqa: E402
 
 warnings.simplefilter("ignore")
 SMALL = ["c1", "c2", "c3"]  # 15, 20, 25 firms

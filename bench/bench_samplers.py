@@ -23,10 +23,10 @@ import json, sys, time, warnings
 warnings.simplefilter("ignore")
 t0 = time.perf_counter()
 import bayes_rent as br
-from bayes_rent import sample as sampling
+from bayes_rent import sampling
 sys.path.insert(0, "tests")
 from test_recovery import ANALYSIS, POPULATION
-from bayes_rent.population import simulate_data
+from bayes_rent.data.population import simulate_data
 name, sampler = sys.argv[1], sys.argv[2]
 if name == "political_democracy":
     syntax = open("models/political_democracy.lav").read()
@@ -70,7 +70,7 @@ def semopy_time(name: str) -> float:
         sys.path.insert(0, "tests")
         from test_recovery import ANALYSIS, POPULATION
 
-        from bayes_rent.population import simulate_data
+        from bayes_rent.data.population import simulate_data
 
         desc, data = ANALYSIS, simulate_data(POPULATION, 300, seed=1)
     times = []

@@ -17,12 +17,12 @@ import pytest
 from conftest import DATA, POLITICAL_DEMOCRACY
 from scipy import stats
 
-from bayes_rent.backend.layout import build_layout
 from bayes_rent.backend.marginal import implied_moments, pattern_loglik, prior_groups
-from bayes_rent.identification import MarkerWarning, align_signs, check_markers
-from bayes_rent.observed import DataError, check_data, moments, saturated_loglik
-from bayes_rent.partable import build_partable
-from bayes_rent.priors import parse_prior, resolve_prior
+from bayes_rent.data.observed import DataError, check_data, moments, saturated_loglik
+from bayes_rent.spec.identification import MarkerWarning, align_signs, check_markers
+from bayes_rent.spec.layout import build_layout
+from bayes_rent.spec.partable import build_partable
+from bayes_rent.spec.priors import parse_prior, resolve_prior
 
 
 def lavaan_elements(layout, estimates: pd.DataFrame) -> np.ndarray:

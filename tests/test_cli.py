@@ -9,7 +9,7 @@ import pytest
 from conftest import FIVE_POINT, SMALL, SMALL_POPULATION
 
 from bayes_rent.cli import main
-from bayes_rent.population import simulate_ordinal_data
+from bayes_rent.data.population import simulate_ordinal_data
 
 MODELS = Path(__file__).parent.parent / "models"
 

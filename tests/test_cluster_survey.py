@@ -8,19 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_rent import simulation
-from bayes_rent.simulation import (
+from bayes_rent.data import simulation
+from bayes_rent.data.simulation import (
     BOOK_PATHS,
     SEED,
     SUZHOU_CLUSTERS,
     allocate_clusters,
     simulate_cluster_survey,
 )
-from bayes_rent.survey import SurveySchema, book_schema, models_dir, read_survey
-from bayes_rent.syntax import parse
+from bayes_rent.data.survey import SurveySchema, book_schema, models_dir, read_survey
+from bayes_rent.spec.syntax import parse
 
-# The module, not the function of the same name that bayes_rent.datasets exports.
-shipped = importlib.import_module("bayes_rent.datasets.cluster_survey")
+# The module, not the function of the same name that bayes_rent.data.datasets exports.
+shipped = importlib.import_module("bayes_rent.data.datasets.cluster_survey")
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,8 @@ def test_the_docstrings_say_the_data_are_simulated():
         shipped.cluster_survey_truth.__doc__,
     ):
         assert "SIMULATED" in text and "20180501" in text
-    assert "python -m bayes_rent.datasets.cluster_survey" in shipped.__doc__
-    assert "python -m bayes_rent.datasets.cluster_survey" in shipped.cluster_survey.__doc__
+    assert "python -m bayes_rent.data.datasets.cluster_survey" in shipped.__doc__
+    assert "python -m bayes_rent.data.datasets.cluster_survey" in shipped.cluster_survey.__doc__
     assert SEED == 20180501
 
 

@@ -18,7 +18,7 @@ import xarray as xr
 from scipy import stats
 
 import bayes_rent as br
-from bayes_rent import sample as br_sample
+from bayes_rent import sampling as br_sample
 from bayes_rent.backend.clustered import (
     build_clustered_model,
     cluster_implied_moments,
@@ -27,12 +27,12 @@ from bayes_rent.backend.clustered import (
     random_path_elements,
     respondent_loglik,
 )
-from bayes_rent.backend.layout import build_layout
 from bayes_rent.backend.marginal import build_model, implied_moments, pattern_loglik, prior_groups
 from bayes_rent.backend.start import start_values
-from bayes_rent.observed import DataError, check_data, moments
-from bayes_rent.partable import build_partable
-from bayes_rent.population import simulate_clustered_data
+from bayes_rent.data.observed import DataError, check_data, moments
+from bayes_rent.data.population import simulate_clustered_data
+from bayes_rent.spec.layout import build_layout
+from bayes_rent.spec.partable import build_partable
 
 POPULATION = """
 X =~ 1*x1 + 0.8*x2 + 0.7*x3

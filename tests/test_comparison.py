@@ -9,8 +9,8 @@ import pytest
 from test_fit_indices import simulate_two_factor
 
 import bayes_rent as br
-from bayes_rent.comparison import compare
-from bayes_rent.fit_indices import loo
+from bayes_rent.results.comparison import compare
+from bayes_rent.results.fit_indices import loo
 
 # the same text as in test_fit_indices.py, so the compiled model is shared within a process
 TWO_FACTOR = "f1 =~ y1 + y2 + y3\nf2 =~ y4 + y5 + y6"

@@ -211,7 +211,7 @@ def test_cfa_has_no_effects():
 
 def _evaluator():
     try:
-        from bayes_rent.syntax import evaluate_expression
+        from bayes_rent.spec.syntax import evaluate_expression
     except ImportError:  # the syntax room not there yet: a tiny stand-in
 
         def evaluate_expression(text, values):
@@ -235,7 +235,7 @@ def test_defined_draws_use_labels_and_earlier_definitions(mediation):
 
 
 def test_defined_draws_default_evaluator_and_constants():
-    pytest.importorskip("bayes_rent.syntax")
+    pytest.importorskip("bayes_rent.spec.syntax")
     pt = pt_frame(
         [("M", "~", "X", 0.5), ("Y", "~", "M", 0.4), ("two", ":=", "2", np.nan),
          ("r", ":=", "sqrt(a^2) * two", np.nan)],

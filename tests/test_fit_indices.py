@@ -23,7 +23,8 @@ from scipy import optimize, stats
 
 import bayes_rent as br
 from bayes_rent.backend.marginal import element_draws, implied_moments, pattern_loglik
-from bayes_rent.fit_indices import (
+from bayes_rent.data.observed import moments, saturated_loglik
+from bayes_rent.results.fit_indices import (
     _pointwise,
     _posterior_mean_moments,
     _replicate_moments,
@@ -40,7 +41,6 @@ from bayes_rent.fit_indices import (
     srmr,
     waic,
 )
-from bayes_rent.observed import moments, saturated_loglik
 from bayes_rent.results.standardized import matrices_from_parameters
 
 DATA = Path(__file__).parent / "data"

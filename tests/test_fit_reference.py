@@ -17,7 +17,7 @@ import pytest
 from conftest import HOLZINGER_SWINEFORD, POLITICAL_DEMOCRACY
 
 import bayes_rent as br
-from bayes_rent.diagnostics import ConvergenceWarning
+from bayes_rent.results.diagnostics import ConvergenceWarning
 
 
 def mcse(fit: br.Fit) -> np.ndarray:
@@ -177,7 +177,7 @@ def test_other_samplers_agree(sampler, hs_data, hs_fit):
 def test_reverse_keyed_first_item_is_handled_in_a_fit():
     """A Likert factor whose first item is reverse-keyed: the marker moves, the fit converges
     and the reverse-keyed item gets a clearly negative loading."""
-    from bayes_rent.identification import MarkerWarning
+    from bayes_rent.spec.identification import MarkerWarning
 
     rng = np.random.default_rng(4)
     n = 300

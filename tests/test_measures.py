@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from bayes_rent.measures import (
+from bayes_rent.results.measures import (
     average_variance_extracted,
     composite_reliability,
     constructs,

@@ -10,7 +10,7 @@ and the direct path's interval covers zero.
 from __future__ import annotations
 
 import bayes_rent as br
-from bayes_rent.population import simulate_data
+from bayes_rent.data.population import simulate_data
 
 MEASUREMENT = """
 NC =~ 1*nc1 + 0.9*nc2 + 0.8*nc3

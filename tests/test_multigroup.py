@@ -15,10 +15,10 @@ import pytest
 from conftest import HOLZINGER_SWINEFORD
 
 import bayes_rent as br
-from bayes_rent.groups import group_partable
-from bayes_rent.observed import DataError
-from bayes_rent.partable import build_partable, n_free
-from bayes_rent.population import simulate_data
+from bayes_rent.data.observed import DataError
+from bayes_rent.data.population import simulate_data
+from bayes_rent.spec.groups import group_partable
+from bayes_rent.spec.partable import build_partable, n_free
 
 FAST = dict(draws=500, tune=500, chains=4, seed=11, progressbar=False)
 

@@ -18,10 +18,10 @@ from scipy import special, stats
 
 import bayes_rent as br
 from bayes_rent.backend.conditional import log_probit_interval
-from bayes_rent.backend.layout import build_layout
-from bayes_rent.observed import DataError
-from bayes_rent.partable import build_partable
-from bayes_rent.population import population_values, simulate_ordinal_data
+from bayes_rent.data.observed import DataError
+from bayes_rent.data.population import population_values, simulate_ordinal_data
+from bayes_rent.spec.layout import build_layout
+from bayes_rent.spec.partable import build_partable
 
 POPULATION = """
 f1 =~ 1*y1 + 0.8*y2 + 1.2*y3 + 0.9*y4 + 1.0*y5

@@ -16,7 +16,7 @@ from conftest import FIVE_POINT, SMALL, SMALL_POPULATION
 from scipy import stats
 
 import bayes_rent as br
-from bayes_rent.population import simulate_ordinal_data
+from bayes_rent.data.population import simulate_ordinal_data
 from bayes_rent.results.ordinal_ppp import (
     _density_grid,
     _grid,

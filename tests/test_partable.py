@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 from conftest import HOLZINGER_SWINEFORD, POLITICAL_DEMOCRACY
 
-from bayes_rent.partable import (
+from bayes_rent.spec.partable import (
     PARTABLE_COLUMNS,
     build_partable,
     endogenous,
@@ -23,7 +23,7 @@ from bayes_rent.partable import (
     observed_variables,
     structural_observed,
 )
-from bayes_rent.syntax import ModelSyntaxError, parse
+from bayes_rent.spec.syntax import ModelSyntaxError, parse
 
 DATA = Path(__file__).parent / "data"
 

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 import bayes_rent as br
-from bayes_rent.population import population_values, simulate_data
+from bayes_rent.data.population import population_values, simulate_data
 
 POPULATION = """
 RE =~ 1*re1 + 0.9*re2 + 0.8*re3 + 1.1*re4

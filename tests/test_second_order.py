@@ -29,8 +29,8 @@ import pandas as pd
 from scipy import stats
 
 import bayes_rent as br
-from bayes_rent.partable import latent_variables, n_free
-from bayes_rent.population import population_values, simulate_data
+from bayes_rent.data.population import population_values, simulate_data
+from bayes_rent.spec.partable import latent_variables, n_free
 
 DIMENSIONS = {
     "NC": ["vision", "construction", "management", "portfolio"],

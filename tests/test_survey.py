@@ -10,7 +10,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from bayes_rent.survey import (
+from bayes_rent.data.survey import (
     SchemaError,
     Survey,
     SurveyError,
@@ -19,7 +19,7 @@ from bayes_rent.survey import (
     models_dir,
     read_survey,
 )
-from bayes_rent.syntax import parse
+from bayes_rent.spec.syntax import parse
 
 ANCHORS_ZH = ["完全不同意", "不同意", "一般", "同意", "完全同意"]
 

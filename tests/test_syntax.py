@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 from conftest import POLITICAL_DEMOCRACY  # noqa: E402
 
-from bayes_rent.syntax import (
+from bayes_rent.spec.syntax import (
     ModelSyntaxError,
     Modifiers,
     Statement,

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayes_rent.measures import reliability_table, validity_table
 from bayes_rent.results.effects import effects_table
+from bayes_rent.results.measures import reliability_table, validity_table
 from bayes_rent.results.standardized import matrices_from_parameters, r2, standardized_summary
-from bayes_rent.tables import to_apa, to_csv, to_latex, to_markdown
+from bayes_rent.results.tables import to_apa, to_csv, to_latex, to_markdown
 
 
 def pt_frame(rows):

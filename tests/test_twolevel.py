@@ -24,10 +24,10 @@ from bayes_rent.backend.twolevel import (
     twolevel_moments,
     twolevel_statistics,
 )
-from bayes_rent.observed import DataError
-from bayes_rent.partable import PARTABLE_COLUMNS, build_partable, n_free
-from bayes_rent.population import simulate_twolevel_data
-from bayes_rent.syntax import ModelSyntaxError, parse
+from bayes_rent.data.observed import DataError
+from bayes_rent.data.population import simulate_twolevel_data
+from bayes_rent.spec.partable import PARTABLE_COLUMNS, build_partable, n_free
+from bayes_rent.spec.syntax import ModelSyntaxError, parse
 
 BASIC = """
 level: 1

@@ -35,7 +35,7 @@ Priors
 * ``path_sd`` (τ_path, dim ``random_path``): also ``gamma(1,0.5)[sd]``; ``path_prior=``.
 * The shared parameters get exactly the priors of :func:`bayes_rent.backend.marginal.build_model`
   (the same :class:`~bayes_rent.backend.marginal.PriorGroup` vectors, created by the same
-  :func:`bayes_rent.priors.prior_rv`).
+  :func:`bayes_rent.spec.priors.prior_rv`).
 
 Parameterization, by measurement (``bench/bench_pooling.py``, 8 clusters of 15-80 firms, 2
 chains × 500 draws): with a true between-cluster SD of 0.5 the centred form (``centred=True``)
@@ -57,15 +57,15 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import (
     PriorGroup,
     element_draws,
     element_vector,
     implied_moments,
 )
-from bayes_rent.observed import DataError
-from bayes_rent.priors import parse_prior, prior_rv
+from bayes_rent.data.observed import DataError
+from bayes_rent.spec.layout import Layout
+from bayes_rent.spec.priors import parse_prior, prior_rv
 
 __all__ = [
     "ClusterMoments",
@@ -233,7 +233,7 @@ def cluster_moments(data: pd.DataFrame, cluster) -> ClusterMoments:
     Parameters
     ----------
     data : pandas.DataFrame
-        Checked numeric data (:func:`bayes_rent.observed.check_data`), columns in model order;
+        Checked numeric data (:func:`bayes_rent.data.observed.check_data`), columns in model order;
         NaN = missing answer.
     cluster : pandas.Series or array-like
         Cluster id of every row (a Series is aligned on the data's index). A categorical keeps
@@ -245,7 +245,7 @@ def cluster_moments(data: pd.DataFrame, cluster) -> ClusterMoments:
 
     Raises
     ------
-    bayes_rent.observed.DataError
+    bayes_rent.data.observed.DataError
         When a firm has no cluster id (rows named), or a cluster has fewer than two firms with
         answers (its between-cluster deviation could not be told from its firm's own).
 
@@ -281,7 +281,7 @@ def cluster_moments(data: pd.DataFrame, cluster) -> ClusterMoments:
     patterns, pat_inv, pat_counts = np.unique(
         observed, axis=0, return_inverse=True, return_counts=True
     )
-    # complete rows first (as in bayes_rent.observed.moments), then the commoner patterns
+    # complete rows first (as in bayes_rent.data.observed.moments), then the commoner patterns
     order = np.lexsort((-pat_counts, -patterns.sum(axis=1)))
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
@@ -337,8 +337,8 @@ def random_path_elements(layout: Layout, random_paths: bool | Sequence[str]) -> 
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
-    >>> from bayes_rent.backend.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> from bayes_rent.spec.layout import build_layout
     >>> lay = build_layout(build_partable("f =~ x1 + x2\\ng =~ x3 + x4\\ng ~ f"))
     >>> [lay.elements[k].name for k in random_path_elements(lay, True)]
     ['g~f']
@@ -406,8 +406,8 @@ def cluster_implied_moments(
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
-    >>> from bayes_rent.backend.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> from bayes_rent.spec.layout import build_layout
     >>> lay = build_layout(build_partable("f =~ x1 + x2 + x3"))
     >>> x = np.array([0.8, 0.6, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0])  # λ, SDs, ν
     >>> s, mu = cluster_implied_moments(lay, x, np.array([[0.5], [-0.5]]))
@@ -563,8 +563,8 @@ def build_clustered_model(
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
-    >>> from bayes_rent.backend.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> from bayes_rent.spec.layout import build_layout
     >>> from bayes_rent.backend.marginal import prior_groups
     >>> lay = build_layout(build_partable("f =~ x1 + x2 + x3"))
     >>> rng = np.random.default_rng(1)
@@ -622,7 +622,7 @@ def clustered_structure_key(base_key: str, stats: ClusterMoments, *options: obje
 
     The cluster names are part of it: they are coordinates of the compiled model's output.
     """
-    from bayes_rent.sample import structure_key
+    from bayes_rent.sampling import structure_key
 
     return structure_key(base_key, "clustered", tuple(stats.clusters), options)
 

@@ -28,11 +28,11 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
-from bayes_rent.identification import sign_loading_rows
-from bayes_rent.observed import DataError
-from bayes_rent.priors import prior_distribution
+from bayes_rent.data.observed import DataError
+from bayes_rent.spec.identification import sign_loading_rows
+from bayes_rent.spec.layout import Layout
+from bayes_rent.spec.priors import prior_distribution
 
 #: Stand-in for ±∞ at the open ends of the first and last category. Finite, so gradients stay
 #: finite; far enough out that Φ there is 0 or 1 to double precision.
@@ -143,7 +143,7 @@ def arrange_responses(
 
     Raises
     ------
-    bayes_rent.observed.DataError
+    bayes_rent.data.observed.DataError
         When an observed variable of the structural part has missing values (its value is its
         latent score in this backend).
     """

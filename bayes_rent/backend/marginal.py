@@ -25,9 +25,9 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_rent.backend.layout import ELEMENT_KINDS, Layout
-from bayes_rent.observed import ObservedMoments
-from bayes_rent.priors import (
+from bayes_rent.data.observed import ObservedMoments
+from bayes_rent.spec.layout import ELEMENT_KINDS, Layout
+from bayes_rent.spec.priors import (
     DEFAULT_PRIORS,
     PriorSpec,
     natural_values,
@@ -151,7 +151,7 @@ def _threshold_groups(layout: Layout, overrides: Mapping[str, str] | None) -> li
 def element_vector(groups: list[PriorGroup], given: Mapping[str, object] | None = None):
     """Inside a ``pm.Model``: every element's value, in element order (natural scale).
 
-    Each group's vector is sampled under its prior (:func:`bayes_rent.priors.prior_rv`),
+    Each group's vector is sampled under its prior (:func:`bayes_rent.spec.priors.prior_rv`),
     unless ``given`` holds a tensor for it under the group's name (a backend that builds that
     vector another way: thresholds set later, partially pooled paths).
     """
@@ -210,7 +210,7 @@ def pattern_loglik(sigma, mu, n, mask, mean, factor, xp=np):
     sigma, mu : arrays
         Implied moments, shapes ``(..., p, p)`` and ``(..., p)``.
     n, mask, mean, factor : arrays
-        Pattern statistics (see :class:`bayes_rent.observed.ObservedMoments`).
+        Pattern statistics (see :class:`bayes_rent.data.observed.ObservedMoments`).
     xp : module
         ``numpy`` or ``pytensor.tensor``.
 

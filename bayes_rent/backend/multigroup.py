@@ -25,15 +25,15 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import (
     PriorGroup,
     element_vector,
     implied_moments,
     pattern_loglik,
 )
-from bayes_rent.observed import ObservedMoments
-from bayes_rent.priors import DEFAULT_PRIORS, parse_prior, prior_rv
+from bayes_rent.data.observed import ObservedMoments
+from bayes_rent.spec.layout import Layout
+from bayes_rent.spec.priors import DEFAULT_PRIORS, parse_prior, prior_rv
 
 #: SD prior of the between-group spread of a partially pooled path.
 DEFAULT_POOLING_PRIOR = "gamma(1,0.5)[sd]"
@@ -65,7 +65,7 @@ def group_layouts(layout: Layout) -> list[Layout]:
     Parameters
     ----------
     layout : Layout
-        The layout of the multi-group table (:func:`bayes_rent.backend.layout.build_layout`).
+        The layout of the multi-group table (:func:`bayes_rent.spec.layout.build_layout`).
 
     Returns
     -------
@@ -75,9 +75,9 @@ def group_layouts(layout: Layout) -> list[Layout]:
 
     Examples
     --------
-    >>> from bayes_rent.backend.layout import build_layout
-    >>> from bayes_rent.groups import group_partable
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.layout import build_layout
+    >>> from bayes_rent.spec.groups import group_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> one = build_partable("f =~ x1 + x2 + x3", meanstructure=False)
     >>> lay = build_layout(group_partable(one, 2, ["loadings"]))
     >>> [len(g.partable) for g in group_layouts(lay)], len(lay.elements)

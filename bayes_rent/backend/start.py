@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import implied_moments, pattern_loglik
-from bayes_rent.identification import factor_signs, sign_multipliers
-from bayes_rent.observed import ObservedMoments
+from bayes_rent.data.observed import ObservedMoments
+from bayes_rent.spec.identification import factor_signs, sign_multipliers
+from bayes_rent.spec.layout import Layout
 
 _LOCATION_SD = {"loading": 10.0, "path": 10.0, "intercept": 32.0, "latent_mean": 10.0}
 
@@ -228,8 +228,8 @@ def conditional_start(
     scores : numpy.ndarray
         ``(N, n_real_latent)`` latent scores.
     """
-    from bayes_rent.backend.layout import build_layout
-    from bayes_rent.observed import moments
+    from bayes_rent.data.observed import moments
+    from bayes_rent.spec.layout import build_layout
 
     rows = data.loc[responses.respondents, layout.observed]
     scored, tau0 = normal_scores(rows, responses.categories)

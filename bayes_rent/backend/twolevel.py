@@ -8,7 +8,7 @@ Every firm *i* of cluster *j* is the sum of a cluster part and a firm part (lava
     Σ_B = Λ_B (I − B_B)⁻¹ Ψ_B (I − B_B)⁻ᵀ Λ_Bᵀ + Θ_B          (the ``level: 2`` model)
     μ   = ν_B + Λ_B (I − B_B)⁻¹ α_B                            (means live at level 2)
 
-Each level's matrices come from its own :class:`~bayes_rent.backend.layout.Layout`, built from
+Each level's matrices come from its own :class:`~bayes_rent.spec.layout.Layout`, built from
 the level's rows of the parameter table, and its implied moments from
 :func:`~bayes_rent.backend.marginal.implied_moments`. A variable only in the within model has no
 between part (its rows and columns of Σ_B are 0) and keeps its mean at level 1 (μ_W); a
@@ -31,7 +31,7 @@ from √n_j ȳ_j to ȳ_j. Clusters of equal size share ``V_s = Σ_B + Σ_W / s``
 term is computed per distinct size s from the J_s clusters' mean and scatter of their ȳ_j: one
 Cholesky factor per distinct size plus one for Σ_W, whatever the number of firms or clusters.
 
-Missing answers are refused (:class:`~bayes_rent.observed.DataError` naming the columns): the
+Missing answers are refused (:class:`~bayes_rent.data.observed.DataError` naming the columns): the
 sufficient statistics above need complete rows, and an exact pattern-wise version would need one
 factor per (cluster, pattern) with cross-firm covariances, which is not implemented.
 """
@@ -48,11 +48,11 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayes_rent.backend.clustered import _cluster_codes, _psd_factor
-from bayes_rent.backend.layout import Element, Layout, build_layout
 from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
 from bayes_rent.backend.start import start_values
-from bayes_rent.observed import DataError, ObservedMoments
-from bayes_rent.partable import latent_variables, observed_variables
+from bayes_rent.data.observed import DataError, ObservedMoments
+from bayes_rent.spec.layout import Element, Layout, build_layout
+from bayes_rent.spec.partable import latent_variables, observed_variables
 
 __all__ = [
     "TwoLevelLayout",
@@ -75,7 +75,7 @@ def is_two_level(partable: pd.DataFrame) -> bool:
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> is_two_level(build_partable("f =~ x1 + x2 + x3"))
     False
     >>> is_two_level(build_partable("level: 1\\n fw =~ y1 + y2\\nlevel: 2\\n fb =~ y1 + y2"))
@@ -141,7 +141,7 @@ def build_twolevel_layout(partable: pd.DataFrame) -> TwoLevelLayout:
     Parameters
     ----------
     partable : pandas.DataFrame
-        A table with a ``level`` column (:func:`bayes_rent.partable.build_partable` of syntax
+        A table with a ``level`` column (:func:`bayes_rent.spec.partable.build_partable` of syntax
         with ``level:`` blocks).
 
     Returns
@@ -155,7 +155,7 @@ def build_twolevel_layout(partable: pd.DataFrame) -> TwoLevelLayout:
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> tl = build_twolevel_layout(build_partable(
     ...     "level: 1\\n fw =~ y1 + y2 + y3\\nlevel: 2\\n fb =~ y1 + y2 + y3"))
     >>> [e.name for e in tl.combined.elements if e.kind == "loading"]
@@ -348,7 +348,7 @@ def twolevel_statistics(
     Parameters
     ----------
     data : pandas.DataFrame
-        Checked numeric data (:func:`bayes_rent.observed.check_data`), columns in the order of
+        Checked numeric data (:func:`bayes_rent.data.observed.check_data`), columns in the order of
         :attr:`TwoLevelLayout.observed`.
     cluster : pandas.Series or array-like
         Cluster id of every row (a Series is aligned on the data's index). A categorical keeps
@@ -365,7 +365,7 @@ def twolevel_statistics(
 
     Raises
     ------
-    bayes_rent.observed.DataError
+    bayes_rent.data.observed.DataError
         For missing answers (columns named; two-level models need complete data), a firm
         without a cluster id, a between-only variable that varies within a cluster, fewer than
         two clusters, or too few firms beyond one per cluster to estimate the within
@@ -559,8 +559,8 @@ def build_twolevel_model(
     --------
     >>> import pandas as pd
     >>> from bayes_rent.backend.marginal import prior_groups
-    >>> from bayes_rent.partable import build_partable
-    >>> from bayes_rent.population import simulate_twolevel_data
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> from bayes_rent.data.population import simulate_twolevel_data
     >>> syntax = "level: 1\\n fw =~ y1 + y2 + y3\\nlevel: 2\\n fb =~ y1 + y2 + y3"
     >>> sim = simulate_twolevel_data(syntax, [10] * 20, seed=1)
     >>> tl = build_twolevel_layout(build_partable(syntax))
@@ -725,7 +725,7 @@ def level_variables(partable: pd.DataFrame, level: int) -> tuple[list[str], list
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> pt = build_partable("level: 1\\n fw =~ y1 + y2\\nlevel: 2\\n fb =~ y1 + y2 + w")
     >>> level_variables(pt, 2)
     (['y1', 'y2', 'w'], ['fb'])

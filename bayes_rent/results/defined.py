@@ -67,7 +67,7 @@ def labelled_draws(partable: pd.DataFrame, parameter_draws: xr.DataArray) -> dic
 def _default_evaluator() -> Evaluator:
     # Imported late: the expression helpers live in the syntax room and must not be a
     # requirement for importing the results package.
-    from bayes_rent.syntax import evaluate_expression
+    from bayes_rent.spec.syntax import evaluate_expression
 
     return evaluate_expression
 
@@ -89,7 +89,7 @@ def defined_draws(
         Dims ``(chain, draw, par)``, ``par`` = partable ``id`` (may be raw or standardized).
     evaluate : callable, optional
         ``evaluate(text, values) -> array``; defaults to
-        :func:`bayes_rent.syntax.evaluate_expression`. ``values`` maps names to arrays of
+        :func:`bayes_rent.spec.syntax.evaluate_expression`. ``values`` maps names to arrays of
         shape ``(chain, draw)``.
 
     Returns
@@ -107,7 +107,7 @@ def defined_draws(
     ...                    "label": ["a", "b", "c", "", ""]})
     >>> d = xr.DataArray(np.array([[[0.5, 0.4, 0.1, 0, 0], [0.6, 0.5, 0.0, 0, 0]]]),
     ...                  dims=("chain", "draw", "par"), coords={"par": [1, 2, 3, 4, 5]})
-    >>> def ev(text, values):  # stand-in for bayes_rent.syntax.evaluate_expression
+    >>> def ev(text, values):  # stand-in for bayes_rent.spec.syntax.evaluate_expression
     ...     return eval(text, {}, dict(values))
     >>> defined_draws(pt, d, evaluate=ev).sel(defined="tot").values.round(2).tolist()
     [[0.3, 0.3]]

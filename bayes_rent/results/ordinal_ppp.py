@@ -1,6 +1,6 @@
 """Posterior predictive p-value for models with ordinal items: discrepancies of the pair tables.
 
-The χ² discrepancy of :mod:`bayes_rent.fit_indices`, ``2(ℓ_sat − ℓ(θ))``, needs the
+The χ² discrepancy of :mod:`bayes_rent.results.fit_indices`, ``2(ℓ_sat − ℓ(θ))``, needs the
 multivariate normal likelihood and its saturated model (free means and covariances). Ordinal
 answers have neither: their saturated model is the full multinomial over all answer patterns,
 with far more cells than respondents. This module measures misfit on the item pairs' cross
@@ -64,7 +64,7 @@ check is of the ordinal answers' joint distribution, not of their distribution g
 covariates.
 
 Which indices are defined for ordinal data here: these PPPs, and LOO/WAIC
-(:func:`bayes_rent.fit_indices.loo`, latent scores integrated out per respondent). BRMSEA,
+(:func:`bayes_rent.results.fit_indices.loo`, latent scores integrated out per respondent). BRMSEA,
 BGammaHat, adjusted BGammaHat, BMc, BCFI, BTLI and BNFI are functions of the normal-likelihood
 χ² and its moment count ``p* = p(p+1)/2 + p``, and SRMR of the sample covariance matrix; none
 of them has a meaning for ordered-probit data, and :func:`ordinal_fit_indices` reports them as
@@ -89,7 +89,7 @@ from bayes_rent.results.standardized import implied_moments
 from bayes_rent.results.summary import summarize_draws
 
 if TYPE_CHECKING:
-    from bayes_rent.fit import Fit
+    from bayes_rent.fit.base import Fit
 
 __all__ = [
     "DISCREPANCIES",
@@ -444,7 +444,7 @@ def _fit_arrays(
     if r is None or not r.ordinal_items:
         raise ValueError(
             "the ordinal PPP needs a fit with ordinal items (fitted with ordered=...); use "
-            "bayes_rent.fit_indices.ppp for continuous items"
+            "bayes_rent.results.fit_indices.ppp for continuous items"
         )
     items = list(r.ordinal_items)
     if len(items) < 2:
@@ -577,7 +577,7 @@ def ordinal_ppp(
     Examples
     --------
     >>> import bayes_rent as br
-    >>> from bayes_rent.population import simulate_ordinal_data
+    >>> from bayes_rent.data.population import simulate_ordinal_data
     >>> data = simulate_ordinal_data("f =~ 1*y1 + 1*y2 + 1*y3 + 1*y4", 200,
     ...                              [-1.0, 0.0, 1.0], seed=1)
     >>> fit = br.cfa("f =~ y1 + y2 + y3 + y4", data, ordered=True, seed=1)  # doctest: +SKIP
@@ -612,7 +612,7 @@ def ordinal_fit_indices(
     -------
     pandas.DataFrame
         Indexed by ``index``, columns ``mean, sd, hdi_low, hdi_high, note``, in the shape of
-        :func:`bayes_rent.fit_indices.fit_indices`:
+        :func:`bayes_rent.results.fit_indices.fit_indices`:
 
         * ``ppp``: the PPP of the correlation discrepancy (``mean`` only; the one to read);
         * ``ppp_pearson``: the PPP of the Pearson χ² over all cells (``mean`` only);

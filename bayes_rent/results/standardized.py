@@ -513,14 +513,15 @@ def standardized_draws(
     kind : {"std_all", "std_lv"}
         ``std_lv`` scales by latent SDs only; ``std_all`` also by observed SDs.
     evaluate : callable, optional
-        Evaluator for ``:=`` expressions (default :func:`bayes_rent.syntax.evaluate_expression`).
+        Evaluator for ``:=`` expressions (default
+        :func:`bayes_rent.spec.syntax.evaluate_expression`).
 
     Returns
     -------
     xarray.DataArray
         Dims ``(chain, draw, par)``, ``par`` = partable ``id``; name = ``kind``. ``:=`` rows are
         re-evaluated from the standardized labelled rows (NaN when the expression helpers of
-        :mod:`bayes_rent.syntax` are unavailable).
+        :mod:`bayes_rent.spec.syntax` are unavailable).
 
     Notes
     -----

@@ -92,7 +92,7 @@ from bayes_rent.results.standardized import implied_moments as implied_moments_d
 from bayes_rent.results.summary import summarize_draws
 
 if TYPE_CHECKING:
-    from bayes_rent.fit import Fit
+    from bayes_rent.fit.base import Fit
 
 __all__ = [
     "SaturatedMoments",
@@ -248,7 +248,7 @@ def log_likelihood(fit: Fit) -> xr.DataArray:
     >>> ll.sizes  # doctest: +SKIP
     Frozen({'chain': 4, 'draw': 1000, 'respondent': 301})
     """
-    from bayes_rent.fit import Fit as _Fit  # fit.py imports this module
+    from bayes_rent.fit.base import Fit as _Fit  # fit.py imports this module
 
     if type(fit).log_likelihood is not _Fit.log_likelihood:
         # a fit class with its own units (groups of respondents; clusters of a two-level model)
@@ -494,7 +494,7 @@ def saturated_moments(
     Examples
     --------
     >>> import numpy as np
-    >>> from bayes_rent.observed import moments
+    >>> from bayes_rent.data.observed import moments
     >>> import pandas as pd
     >>> rng = np.random.default_rng(1)
     >>> y = rng.multivariate_normal([0, 0, 0], [[1, .5, .3], [.5, 1, .4], [.3, .4, 1]], 200)

@@ -13,7 +13,7 @@ import pandas as pd
 
 # imported at module level: importing the submodule inside a function would rebind the name
 # ``cluster_survey`` in this package to the module after the first call
-from bayes_rent.datasets.cluster_survey import cluster_survey, cluster_survey_truth
+from bayes_rent.data.datasets.cluster_survey import cluster_survey, cluster_survey_truth
 
 __all__ = [
     "NAMES", "cluster_survey", "cluster_survey_truth", "holzinger_swineford", "load",

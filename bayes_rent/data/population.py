@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from bayes_rent.backend.layout import build_layout
-from bayes_rent.partable import build_partable
+from bayes_rent.spec.layout import build_layout
+from bayes_rent.spec.partable import build_partable
 
 
 def normal_draws(rng: np.random.Generator, cov: np.ndarray, n: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Model comparison by expected predictive accuracy (PSIS-LOO or WAIC, through ArviZ).
 
 Models are compared on the pointwise log-likelihood of the *same respondents' answers to the
-same items* (:func:`bayes_rent.fit_indices.log_likelihood`); with a different item set or
+same items* (:func:`bayes_rent.results.fit_indices.log_likelihood`); with a different item set or
 different respondents the densities are of different data and cannot be compared, so that is
 an error rather than a silent result.
 """
@@ -16,10 +16,10 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayes_rent.fit_indices import add_log_likelihood
+from bayes_rent.results.fit_indices import add_log_likelihood
 
 if TYPE_CHECKING:
-    from bayes_rent.fit import Fit
+    from bayes_rent.fit.base import Fit
 
 __all__ = ["compare"]
 

@@ -10,22 +10,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent import fit_indices as _fit_indices
 from bayes_rent.backend.clustered import ClusterMoments, cluster_results
 from bayes_rent.backend.conditional import Responses
-from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import PriorGroup, element_draws, priors_table
-from bayes_rent.diagnostics import ConvergenceReport, check_convergence
-from bayes_rent.identification import align_signs
-from bayes_rent.measures import reliability_table, validity_table
-from bayes_rent.observed import ObservedMoments
-from bayes_rent.partable import n_free
+from bayes_rent.data.observed import ObservedMoments
+from bayes_rent.results import fit_indices as _fit_indices
 from bayes_rent.results.defined import defined_draws
+from bayes_rent.results.diagnostics import ConvergenceReport, check_convergence
 from bayes_rent.results.effects import effects_table
+from bayes_rent.results.measures import reliability_table, validity_table
+from bayes_rent.results.scores import latent_scores
 from bayes_rent.results.standardized import r2, standardized_summary
 from bayes_rent.results.summary import SUMMARY_COLUMNS as _SUMMARY_COLUMNS
 from bayes_rent.results.summary import summarize_draws
-from bayes_rent.scores import latent_scores
+from bayes_rent.spec.identification import align_signs
+from bayes_rent.spec.layout import Layout
+from bayes_rent.spec.partable import n_free
 
 if TYPE_CHECKING:
     from bayes_rent.model import Model
@@ -241,7 +241,7 @@ class Fit:
         """PPP, BRMSEA, BGammaHat, adjusted BGammaHat, BMc, BCFI, BTLI and SRMR.
 
         BCFI and BTLI compare against the independence model, which is fitted here with the
-        same settings unless ``null_fit`` is given. See :mod:`bayes_rent.fit_indices`.
+        same settings unless ``null_fit`` is given. See :mod:`bayes_rent.results.fit_indices`.
         """
         return _fit_indices.fit_indices(
             self, seed=seed, null_fit=null_fit, incremental=incremental, hdi_prob=hdi_prob
@@ -264,7 +264,7 @@ class Fit:
 
         With ordinal items the scores were sampled with the parameters and are returned as
         they are (``kind`` and ``seed`` do not apply); otherwise see
-        :func:`bayes_rent.scores.latent_scores`.
+        :func:`bayes_rent.results.scores.latent_scores`.
         """
         if self.responses is not None:
             return self.idata.posterior["latent_scores"].rename("scores")

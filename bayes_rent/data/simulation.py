@@ -50,7 +50,7 @@ from graphlib import CycleError, TopologicalSorter
 import numpy as np
 import pandas as pd
 
-from bayes_rent.survey.schema import SurveySchema
+from bayes_rent.data.survey.schema import SurveySchema
 
 __all__ = [
     "BOOK_PATHS",
@@ -219,7 +219,7 @@ def simulate_cluster_survey(
     Parameters
     ----------
     schema : SurveySchema, optional
-        The questionnaire map (default: :func:`bayes_rent.survey.book_schema`). Any map whose
+        The questionnaire map (default: :func:`bayes_rent.data.survey.book_schema`). Any map whose
         constructs the ``paths`` name works, with any number of scale points per item.
     n_firms : int
         Number of firms. When ``clusters`` sums to a different number, its sizes are used as
@@ -269,7 +269,7 @@ def simulate_cluster_survey(
     0.4
     """
     if schema is None:
-        from bayes_rent.survey.schema import book_schema
+        from bayes_rent.data.survey.schema import book_schema
 
         schema = book_schema()
     if schema.cluster is None:

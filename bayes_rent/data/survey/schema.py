@@ -1,8 +1,8 @@
 """The questionnaire map: constructs, their dimensions, and the items that measure them.
 
-A :class:`SurveySchema` is what :func:`bayes_rent.survey.read_survey` checks a data file against,
-and what writes the measurement part of a model in lavaan syntax. It is read from a YAML file
-that any researcher can write for their own questionnaire (``models/questionnaire.yaml`` is the
+A :class:`SurveySchema` is what :func:`bayes_rent.data.survey.read_survey` checks a data file
+against, and what writes the measurement part of a model in lavaan syntax. It is read from a
+YAML file that any researcher can write for their own questionnaire (``models/questionnaire.yaml`` is the
 one shipped for the book's study)::
 
     name: my_survey
@@ -48,7 +48,7 @@ __all__ = [
     "models_dir",
 ]
 
-#: Variable names that lavaan (and bayes_rent.syntax) read without quoting.
+#: Variable names that lavaan (and bayes_rent.spec.syntax) read without quoting.
 LAVAAN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 COVARIATE_TYPES = ("numeric", "ordinal", "categorical")
@@ -852,7 +852,7 @@ def models_dir() -> Path:
     >>> (models_dir() / "questionnaire.yaml").is_file()
     True
     """
-    package = Path(__file__).resolve().parent.parent  # .../bayes_rent
+    package = Path(__file__).resolve().parents[2]  # .../bayes_rent
     candidates = []
     if os.environ.get("BAYES_RENT_MODELS"):
         candidates.append(Path(os.environ["BAYES_RENT_MODELS"]))

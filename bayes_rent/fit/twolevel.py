@@ -3,7 +3,7 @@
 ``Model(syntax).fit(data, cluster="cluster")`` comes here when the syntax has levels
 (:func:`fit_twolevel`); the likelihood and the PyMC model are in
 :mod:`bayes_rent.backend.twolevel`. The result is a :class:`TwoLevelFit`: a
-:class:`~bayes_rent.fit.Fit` whose tables carry the level of every row and whose cluster-level
+:class:`~bayes_rent.fit.base.Fit` whose tables carry the level of every row and whose cluster-level
 results are labelled xarray objects with a ``cluster`` dim.
 """
 
@@ -19,11 +19,11 @@ import xarray as xr
 
 from bayes_rent.backend import twolevel as backend
 from bayes_rent.backend.marginal import element_draws
-from bayes_rent.fit import Fit, parameter_names
-from bayes_rent.identification import align_signs
-from bayes_rent.observed import check_data
-from bayes_rent.partable import n_free
-from bayes_rent.sample import DEFAULT_SAMPLER, run_sampler, structure_key
+from bayes_rent.data.observed import check_data
+from bayes_rent.fit.base import Fit, parameter_names
+from bayes_rent.sampling import DEFAULT_SAMPLER, run_sampler, structure_key
+from bayes_rent.spec.identification import align_signs
+from bayes_rent.spec.partable import n_free
 
 if TYPE_CHECKING:
     from bayes_rent.model import Model
@@ -62,7 +62,7 @@ def fit_twolevel(
     data : pandas.DataFrame
         One row per firm, complete (no missing answers): two-level models are fitted from
         exact complete-data sufficient statistics; missing answers are refused with a
-        :class:`~bayes_rent.observed.DataError` that names the columns.
+        :class:`~bayes_rent.data.observed.DataError` that names the columns.
     cluster : str or pandas.Series
         The column of ``data`` with the cluster ids, or the ids (required).
     draws, tune, chains, seed, sampler, priors, progressbar, target_accept
@@ -78,7 +78,7 @@ def fit_twolevel(
     Examples
     --------
     >>> import bayes_rent as br
-    >>> from bayes_rent.population import simulate_twolevel_data
+    >>> from bayes_rent.data.population import simulate_twolevel_data
     >>> syntax = '''
     ... level: 1
     ...     fw =~ y1 + y2 + y3
@@ -138,7 +138,7 @@ def _level_names(partable: pd.DataFrame) -> list[str]:
 class TwoLevelFit(Fit):
     """A fitted two-level model.
 
-    Everything of :class:`~bayes_rent.fit.Fit` that is defined for two levels works as there,
+    Everything of :class:`~bayes_rent.fit.base.Fit` that is defined for two levels works as there,
     and every table carries the ``level`` of its rows (1 within, 2 between): :meth:`summary`,
     :attr:`priors`. The posterior's ``parameters`` are named ``"lhs op rhs [within]"`` and
     ``"lhs op rhs [between]"``. :meth:`cluster_results` gives each cluster's between latent

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bayes_rent.partable import latent_variables
+from bayes_rent.spec.partable import latent_variables
 
 #: lavaan's ``group.equal`` names and the rows they tie.
 GROUP_EQUAL_KINDS: tuple[str, ...] = (
@@ -64,7 +64,7 @@ def group_partable(
     Parameters
     ----------
     partable : pandas.DataFrame
-        The single-group table (:func:`bayes_rent.partable.build_partable`).
+        The single-group table (:func:`bayes_rent.spec.partable.build_partable`).
     n_groups : int
         Number of groups (at least 2).
     group_equal : sequence of str
@@ -89,7 +89,7 @@ def group_partable(
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> pt = group_partable(build_partable("f =~ x1 + x2 + x3", meanstructure=False), 2,
     ...                     ["loadings"])
     >>> pt.query("op == '=~' and free")[["lhs", "rhs", "group", "label"]]
@@ -148,7 +148,7 @@ def group_labels(column: pd.Series) -> list:
 
     Raises
     ------
-    bayes_rent.observed.DataError
+    bayes_rent.data.observed.DataError
         When the column has missing values.
 
     Examples
@@ -156,7 +156,7 @@ def group_labels(column: pd.Series) -> list:
     >>> group_labels(pd.Series(["b", "a", "b"]))
     ['b', 'a']
     """
-    from bayes_rent.observed import DataError
+    from bayes_rent.data.observed import DataError
 
     if column.isna().any():
         rows = (np.flatnonzero(column.isna().to_numpy()) + 1).tolist()

@@ -7,14 +7,14 @@ it would otherwise have to guess about.
 
 Examples
 --------
->>> from bayes_rent.survey import book_schema
+>>> from bayes_rent.data.survey import book_schema
 >>> schema = book_schema()
 >>> [c.id for c in schema.constructs]
 ['RE', 'SE', 'AC', 'NC', 'KR', 'IG']
 """
 
-from bayes_rent.survey.read import Problem, Survey, SurveyError, SurveyReport, read_survey
-from bayes_rent.survey.schema import (
+from bayes_rent.data.survey.read import Problem, Survey, SurveyError, SurveyReport, read_survey
+from bayes_rent.data.survey.schema import (
     Construct,
     Covariate,
     Dimension,

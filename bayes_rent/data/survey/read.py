@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_rent.survey.schema import SurveySchema
+from bayes_rent.data.survey.schema import SurveySchema
 
 __all__ = ["Problem", "Survey", "SurveyError", "SurveyReport", "read_survey"]
 
@@ -117,7 +117,7 @@ class SurveyError(ValueError):
         Examples
         --------
         >>> import pandas as pd
-        >>> from bayes_rent.survey import SurveySchema
+        >>> from bayes_rent.data.survey import SurveySchema
         >>> schema = SurveySchema.from_dict({"respondent_id": "id",
         ...                                  "constructs": [{"id": "F", "items": ["x1", "x2"]}]})
         >>> try:
@@ -271,7 +271,7 @@ class Survey:
         Examples
         --------
         >>> import io, pandas as pd
-        >>> from bayes_rent.survey import SurveySchema, read_survey
+        >>> from bayes_rent.data.survey import SurveySchema, read_survey
         >>> schema = SurveySchema.from_dict({"respondent_id": "id", "constructs": [
         ...     {"id": "F", "items": ["x1", "x2", "x3"]}]})
         >>> frame = pd.DataFrame({"id": [1, 2, 3], "x1": [1, 5, 9], "x2": [2, 3, 4],
@@ -559,7 +559,7 @@ def read_survey(
         ``.sav`` / ``.zsav`` file, or a DataFrame already in memory (its rows are then named by
         index label).
     schema : SurveySchema
-        The questionnaire map (for the book's study, :func:`bayes_rent.survey.book_schema`).
+        The questionnaire map (for the book's study, :func:`bayes_rent.data.survey.book_schema`).
     missing_codes : iterable of number or str
         Answers that mean "no answer" (for example ``9`` or ``99``, or a text such as
         ``"refused"``). They become NaN in item columns and are counted. A numeric code that is a
@@ -590,7 +590,7 @@ def read_survey(
     Examples
     --------
     >>> import pandas as pd
-    >>> from bayes_rent.survey import SurveySchema, read_survey
+    >>> from bayes_rent.data.survey import SurveySchema, read_survey
     >>> schema = SurveySchema.from_dict({"respondent_id": "firm", "cluster": "cluster",
     ...     "constructs": [{"id": "F", "items": ["x1", "x2", {"id": "x3", "reverse": True}]}]})
     >>> frame = pd.DataFrame({"firm": ["a", "b", "c"], "cluster": ["k", "k", "k"],
@@ -601,7 +601,7 @@ def read_survey(
     >>> read_survey(frame, schema)
     Traceback (most recent call last):
     ...
-    bayes_rent.survey.read.SurveyError: 1 problem(s) in <DataFrame> (1 out_of_range):
+    bayes_rent.data.survey.read.SurveyError: 1 problem(s) in <DataFrame> (1 out_of_range):
       - <DataFrame>, index 1, column 'x2': answer 6 is outside the 1-5 scale
     """
     raw = _read_raw(path, sheet, encoding)

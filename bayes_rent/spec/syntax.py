@@ -2,7 +2,7 @@
 
 The parser turns lavaan model syntax into a flat list of :class:`Statement` objects, one per
 left-hand side and operator. It knows nothing about automatic parameters; that is the job of
-:func:`bayes_rent.partable.build_partable`.
+:func:`bayes_rent.spec.partable.build_partable`.
 
 Supported syntax
 ----------------

@@ -78,7 +78,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayes_rent.syntax import (
+from bayes_rent.spec.syntax import (
     ModelSyntaxError,
     Modifiers,
     Statement,
@@ -280,7 +280,7 @@ def build_partable(
     Parameters
     ----------
     syntax : str or list of Statement
-        lavaan model syntax, or statements from :func:`bayes_rent.syntax.parse`.
+        lavaan model syntax, or statements from :func:`bayes_rent.spec.syntax.parse`.
     std_lv : bool
         Identify latent variables by fixing their (residual) variances to 1 instead of fixing
         their first loading to 1.

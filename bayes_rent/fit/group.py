@@ -1,7 +1,7 @@
 """``GroupFit``: a multi-group fit, reported group by group.
 
 The posterior is one set of draws for the whole model. Every group is also available as an
-ordinary :class:`~bayes_rent.fit.Fit` of its own rows (:meth:`GroupFit.group_fit`), sharing
+ordinary :class:`~bayes_rent.fit.base.Fit` of its own rows (:meth:`GroupFit.group_fit`), sharing
 those draws; the standardized solution, effects, R², reliability, validity and the
 log-likelihood are computed per group that way and stacked with a ``group`` column (or dim).
 """
@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.backend.layout import Layout
 from bayes_rent.backend.marginal import element_draws
 from bayes_rent.backend.multigroup import PooledPaths
-from bayes_rent.fit import Fit, parameter_names
-from bayes_rent.identification import align_signs
-from bayes_rent.observed import ObservedMoments
-from bayes_rent.priors import DEFAULT_PRIORS
+from bayes_rent.data.observed import ObservedMoments
+from bayes_rent.fit.base import Fit, parameter_names
+from bayes_rent.spec.identification import align_signs
+from bayes_rent.spec.layout import Layout
+from bayes_rent.spec.priors import DEFAULT_PRIORS
 
 
 class GroupFit(Fit):
@@ -63,7 +63,7 @@ class GroupFit(Fit):
 
     # ------------------------------------------------------------------ groups
     def group_fit(self, group) -> Fit:
-        """One group as a single-group :class:`~bayes_rent.fit.Fit` sharing these draws.
+        """One group as a single-group :class:`~bayes_rent.fit.base.Fit` sharing these draws.
 
         Parameters
         ----------

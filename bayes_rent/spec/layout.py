@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bayes_rent.partable import latent_variables, observed_variables, structural_observed
+from bayes_rent.spec.partable import latent_variables, observed_variables, structural_observed
 
 #: Kinds of sampled element, in the order their vectors appear in the model.
 ELEMENT_KINDS = (
@@ -214,7 +214,7 @@ def build_layout(partable: pd.DataFrame) -> Layout:
     Parameters
     ----------
     partable : pandas.DataFrame
-        A parameter table from :func:`bayes_rent.partable.build_partable`.
+        A parameter table from :func:`bayes_rent.spec.partable.build_partable`.
 
     Returns
     -------
@@ -228,7 +228,7 @@ def build_layout(partable: pd.DataFrame) -> Layout:
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> lay = build_layout(build_partable("f =~ x1 + x2 + x3"))
     >>> lay.observed, lay.latent
     (['x1', 'x2', 'x3'], ['f'])

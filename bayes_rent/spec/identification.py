@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bayes_rent.partable import latent_variables
+from bayes_rent.spec.partable import latent_variables
 
 
 class MarkerWarning(UserWarning):
@@ -49,7 +49,7 @@ def check_markers(partable: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> rng = np.random.default_rng(0); f = rng.normal(size=200)
     >>> d = pd.DataFrame({"x1": -f + rng.normal(size=200), "x2": f + rng.normal(size=200),
     ...                   "x3": f + rng.normal(size=200)})
@@ -126,7 +126,7 @@ def sign_free_factors(partable: pd.DataFrame) -> list[str]:
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> sign_free_factors(build_partable("f =~ x1 + x2; g =~ x3 + x4", std_lv=True))
     ['f', 'g']
     >>> sign_free_factors(build_partable("f =~ x1 + x2; g =~ NA*x3 + 1*x4"))
@@ -213,7 +213,7 @@ def align_signs(partable: pd.DataFrame, row_draws: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> from bayes_rent.partable import build_partable
+    >>> from bayes_rent.spec.partable import build_partable
     >>> pt = build_partable("f =~ x1 + x2", std_lv=True, meanstructure=False)
     >>> vals = np.zeros((2, len(pt)))
     >>> vals[:, :2] = [[-0.8, -0.5], [0.7, 0.4]]

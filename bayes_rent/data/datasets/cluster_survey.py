@@ -4,14 +4,14 @@ THESE DATA ARE SIMULATED. They are not the book's data: He Wenliang's (2018) sur
 cluster firms has never been published. They stand in for it so that every model of the book can
 be run, and every estimate checked against the value that generated it.
 
-The generating model is :func:`bayes_rent.simulation.simulate_cluster_survey` (documented in
-:mod:`bayes_rent.simulation`), run once on the shipped questionnaire map
-(``models/questionnaire.yaml``) with seed ``20180501`` (:data:`bayes_rent.simulation.SEED`),
-320 firms and the 8 clusters of :data:`bayes_rent.simulation.SUZHOU_CLUSTERS`. The files it wrote
-are shipped, so the data stay the same whatever numpy does in future; a test checks that
+The generating model is :func:`bayes_rent.data.simulation.simulate_cluster_survey` (documented in
+:mod:`bayes_rent.data.simulation`), run once on the shipped questionnaire map
+(``models/questionnaire.yaml``) with seed ``20180501`` (:data:`bayes_rent.data.simulation.SEED`),
+320 firms and the 8 clusters of :data:`bayes_rent.data.simulation.SUZHOU_CLUSTERS`. The files
+it wrote are shipped, so the data stay the same whatever numpy does in future; a test checks that
 regenerating reproduces them exactly. To regenerate, from the repository root::
 
-    python -m bayes_rent.datasets.cluster_survey
+    python -m bayes_rent.data.datasets.cluster_survey
 
 Files (in ``bayes_rent/datasets/data/``):
 
@@ -50,11 +50,11 @@ _TEXT_COLUMNS = ("firm_id", "cluster", "industry")
 
 
 def cluster_survey_path() -> Path:
-    """Path of the shipped CSV, for :func:`bayes_rent.survey.read_survey`.
+    """Path of the shipped CSV, for :func:`bayes_rent.data.survey.read_survey`.
 
     Examples
     --------
-    >>> from bayes_rent.survey import book_schema, read_survey
+    >>> from bayes_rent.data.survey import book_schema, read_survey
     >>> survey = read_survey(cluster_survey_path(), book_schema(), reverse=True)
     >>> survey.data.shape
     (320, 75)
@@ -66,9 +66,9 @@ def cluster_survey() -> pd.DataFrame:
     """The SIMULATED Suzhou cluster-firm survey (320 firms, 8 clusters, 69 items).
 
     These are not the book's data (which are not public): they were drawn from the documented
-    generating model :func:`bayes_rent.simulation.simulate_cluster_survey` with seed
+    generating model :func:`bayes_rent.data.simulation.simulate_cluster_survey` with seed
     ``20180501`` and shipped. Regenerate them with
-    ``python -m bayes_rent.datasets.cluster_survey``.
+    ``python -m bayes_rent.data.datasets.cluster_survey``.
 
     Returns
     -------
@@ -163,8 +163,8 @@ def regenerate(directory: str | os.PathLike | None = None) -> tuple[Path, Path]:
     ...     data_path.read_bytes() == cluster_survey_path().read_bytes()
     True
     """
-    from bayes_rent.simulation import SEED, SUZHOU_CLUSTERS, simulate_cluster_survey
-    from bayes_rent.survey.schema import book_schema
+    from bayes_rent.data.simulation import SEED, SUZHOU_CLUSTERS, simulate_cluster_survey
+    from bayes_rent.data.survey.schema import book_schema
 
     target = Path(directory) if directory is not None else DATA_DIR
     target.mkdir(parents=True, exist_ok=True)
@@ -182,7 +182,7 @@ def regenerate(directory: str | os.PathLike | None = None) -> tuple[Path, Path]:
 def main(argv: list[str] | None = None) -> None:
     """Command line: regenerate the shipped files (or write them elsewhere)."""
     parser = argparse.ArgumentParser(
-        prog="python -m bayes_rent.datasets.cluster_survey",
+        prog="python -m bayes_rent.data.datasets.cluster_survey",
         description="Regenerate the SIMULATED cluster survey from its generating model.",
     )
     parser.add_argument("--out", default=None, help="directory to write to (default: shipped)")
