@@ -2,8 +2,8 @@
 
 A :class:`SurveySchema` is what :func:`bayes_rent.data.survey.read_survey` checks a data file
 against, and what writes the measurement part of a model in lavaan syntax. It is read from a
-YAML file that any researcher can write for their own questionnaire (``models/questionnaire.yaml`` is the
-one shipped for the book's study)::
+YAML file that any researcher can write for their own questionnaire
+(``models/questionnaire.yaml`` is the one shipped for the book's study)::
 
     name: my_survey
     scale_points: 5                # items are answered 1..5 unless an item says otherwise
