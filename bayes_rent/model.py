@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_rent.backend import clustered, conditional
-from bayes_rent.backend.marginal import PriorGroup, build_model, prior_groups
+from bayes_rent.backend.marginal import build_model
 from bayes_rent.backend.multigroup import (
     DEFAULT_POOLING_PRIOR,
     build_multigroup_model,
@@ -23,6 +23,7 @@ from bayes_rent.backend.multigroup import (
     pooled_paths,
 )
 from bayes_rent.backend.multigroup import data_for as multigroup_data
+from bayes_rent.backend.parameters import PriorGroup, chain_initvals, checked_prior_groups
 from bayes_rent.backend.start import conditional_start, start_values
 from bayes_rent.data.observed import DataError, check_data, moments
 from bayes_rent.fit.base import Fit
@@ -32,7 +33,6 @@ from bayes_rent.spec.groups import group_labels, group_partable
 from bayes_rent.spec.identification import check_markers
 from bayes_rent.spec.layout import Layout, build_layout
 from bayes_rent.spec.partable import build_partable, latent_variables, observed_variables
-from bayes_rent.spec.priors import check_override_keys
 
 #: Sampling defaults of continuous models (blavaan-like: 4 chains of 1 000 + 1 000).
 SAMPLING = dict(draws=1000, tune=1000, chains=4, target_accept=None)
@@ -329,7 +329,7 @@ class Model:
         for k, lay in enumerate(layouts):
             used[k, [lay.row_element[r] for r in lay.partable["id"] if r in lay.row_element]] = 1
         start = (starts * used).sum(0) / np.maximum(used.sum(0), 1)
-        initvals = _chain_initvals(start, groups, settings["chains"], settings["seed"])
+        initvals = chain_initvals(start, groups, settings["chains"], settings["seed"])
         if pooled is not None:
             initvals = [pooled_initvals(point, pooled, groups, start) for point in initvals]
             if settings["target_accept"] is None:
@@ -362,7 +362,7 @@ class Model:
             key = structure_key(key, "augmented", missing_cells)
         model = build_model(layout, stats, groups, missing_cells=missing_cells, filled=filled)
         start = start_values(layout, stats, std_lv=self.std_lv, data=frame)
-        initvals = _chain_initvals(start, groups, settings["chains"], settings["seed"])
+        initvals = chain_initvals(start, groups, settings["chains"], settings["seed"])
         if missing_cells is not None:
             for point in initvals:
                 point["missing_answers"] = filled[missing_cells]
@@ -388,7 +388,7 @@ class Model:
         # the cluster effects start at 0, the shared parameters at the pooled data's optimum
         start = start_values(layout, moments(frame), std_lv=self.std_lv, data=frame)
         initvals = clustered.cluster_initvals(
-            _chain_initvals(start, groups, settings["chains"], settings["seed"]), layout,
+            chain_initvals(start, groups, settings["chains"], settings["seed"]), layout,
             start, n_clusters=stats.n_clusters, **options,
         )
         idata = run_sampler(model, key, stats.as_data(bool(paths)), initvals, **settings)
@@ -408,7 +408,7 @@ class Model:
         start, scores = conditional_start(layout, frame, responses, std_lv=std_lv)
         initvals = [
             conditional.sampled_point(layout, groups, start, point, scores)
-            for point in _chain_initvals(start, groups, settings["chains"], settings["seed"])
+            for point in chain_initvals(start, groups, settings["chains"], settings["seed"])
         ]
         key = structure_key(key, "conditional", responses.codes.shape, responses.values.shape)
         # one gradient touches every answer: JAX's compiled gradient is the faster one here
@@ -419,57 +419,6 @@ class Model:
             moments=moments(frame), sampler=settings["sampler"], settings=settings,
             responses=responses,
         )
-
-
-def checked_prior_groups(
-    layout: Layout, priors: Mapping[str, str] | None, partable: pd.DataFrame | None = None
-) -> list[PriorGroup]:
-    """The sampled vectors and their priors, after checking that every override names a row.
-
-    Overrides may name a label or a row written ``lhsoprhs`` (``"f=~x2"``) of ``partable``
-    (by default the layout's own table).
-    """
-    pt = layout.partable if partable is None else partable
-    check_override_keys(
-        priors,
-        set(pt["label"][pt["label"] != ""])
-        | {f"{a}{o}{b}" for a, o, b in pt[["lhs", "op", "rhs"]].itertuples(index=False)},
-    )
-    return prior_groups(layout, priors)
-
-
-def _chain_initvals(
-    start: np.ndarray, groups, chains: int, seed: int | None
-) -> list[dict[str, np.ndarray]]:
-    """Per-chain starting values of the sampled vectors, jittered around the optimum.
-
-    The jitter is applied on the unconstrained scale (log SD, atanh correlation), so every
-    start is valid, and it is small so no chain starts in the degenerate region.
-    """
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(chains):
-        point = {}
-        for g in groups:
-            x = start[g.elements]
-            jit = rng.uniform(-0.1, 0.1, size=x.shape)
-            if g.kind == "sd":
-                x = x * np.exp(jit)
-                x = x**2 if g.spec.scale == "var" else 1 / x**2 if g.spec.scale == "prec" else x
-            elif g.kind == "correlation":
-                x = np.tanh(np.arctanh(np.clip(x, -0.99, 0.99)) + jit)
-                if g.spec.family == "beta":
-                    x = (x + 1) / 2
-            elif g.kind == "threshold":
-                pass  # cut points stay as they are, so they stay ordered within their item
-            else:
-                x = x + jit * np.maximum(np.abs(x), 0.1)
-            if g.spec.family == "uniform":
-                lo, hi = g.spec.args
-                x = np.clip(x, lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
-            point[g.name] = x
-        out.append(point)
-    return out
 
 
 def sem(syntax: str, data: pd.DataFrame, *, std_lv: bool | None = None, **kwargs) -> Fit:

@@ -17,9 +17,11 @@ import pytest
 from conftest import DATA, POLITICAL_DEMOCRACY
 from scipy import stats
 
-from bayes_rent.backend.marginal import implied_moments, pattern_loglik, prior_groups
+from bayes_rent.backend.marginal import pattern_loglik
+from bayes_rent.backend.parameters import prior_groups
 from bayes_rent.data.observed import DataError, check_data, moments, saturated_loglik
 from bayes_rent.spec.identification import MarkerWarning, align_signs, check_markers
+from bayes_rent.spec.implied import implied_moments
 from bayes_rent.spec.layout import build_layout
 from bayes_rent.spec.partable import build_partable
 from bayes_rent.spec.priors import parse_prior, resolve_prior

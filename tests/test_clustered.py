@@ -27,10 +27,12 @@ from bayes_rent.backend.clustered import (
     random_path_elements,
     respondent_loglik,
 )
-from bayes_rent.backend.marginal import build_model, implied_moments, pattern_loglik, prior_groups
+from bayes_rent.backend.marginal import build_model, pattern_loglik
+from bayes_rent.backend.parameters import prior_groups
 from bayes_rent.backend.start import start_values
 from bayes_rent.data.observed import DataError, check_data, moments
 from bayes_rent.data.population import simulate_clustered_data
+from bayes_rent.spec.implied import implied_moments
 from bayes_rent.spec.layout import build_layout
 from bayes_rent.spec.partable import build_partable
 

@@ -22,7 +22,8 @@ import pytest
 from scipy import optimize, stats
 
 import bayes_rent as br
-from bayes_rent.backend.marginal import element_draws, implied_moments, pattern_loglik
+from bayes_rent.backend.marginal import pattern_loglik
+from bayes_rent.backend.parameters import element_draws
 from bayes_rent.data.observed import moments, saturated_loglik
 from bayes_rent.results.fit_indices import (
     _pointwise,
@@ -42,6 +43,7 @@ from bayes_rent.results.fit_indices import (
     waic,
 )
 from bayes_rent.results.standardized import matrices_from_parameters
+from bayes_rent.spec.implied import implied_moments
 
 DATA = Path(__file__).parent / "data"
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"

@@ -11,7 +11,7 @@ import xarray as xr
 from conftest import POLITICAL_DEMOCRACY  # noqa: E402
 
 from bayes_rent.results.standardized import (
-    implied_moments,
+    labelled_moments,
     matrices_from_parameters,
     parameter_values,
     phantom_map,
@@ -220,7 +220,7 @@ def test_r2_matches_lavaan_residual_shares():
 def test_implied_moments_match_sigma_formula():
     pt = lavaan_table("HS_cfa_estimates.csv")
     mats = matrices_from_parameters(pt)
-    mom = implied_moments(mats)
+    mom = labelled_moments(mats)
     lam = mats["Lambda"].values[0, 0]
     psi = mats["Psi"].values[0, 0]
     theta = mats["Theta"].values[0, 0]

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import bayes_rent as br
-from bayes_rent.backend.marginal import prior_groups
+from bayes_rent.backend.parameters import prior_groups
 from bayes_rent.backend.twolevel import (
     build_twolevel_layout,
     cluster_loglik,

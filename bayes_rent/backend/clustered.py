@@ -57,13 +57,9 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_rent.backend.marginal import (
-    PriorGroup,
-    element_draws,
-    element_vector,
-    implied_moments,
-)
+from bayes_rent.backend.parameters import PriorGroup, element_draws, element_vector
 from bayes_rent.data.observed import DataError
+from bayes_rent.spec.implied import implied_moments, total_operator
 from bayes_rent.spec.layout import Layout
 from bayes_rent.spec.priors import parse_prior, prior_rv
 
@@ -417,7 +413,6 @@ def cluster_implied_moments(
     mats = layout.matrices(layout.row_values(elements, xp=xp), xp=xp)
     lam, b, psi, theta = mats["Lambda"], mats["B"], mats["Psi"], mats["Theta"]
     m = layout.n_latent
-    eye = np.eye(m)
     keep = np.flatnonzero(~layout.phantom)
     # u lives on the non-phantom latents; phantoms (observed regressors) get no shift
     embed = np.zeros((len(keep), m))
@@ -426,20 +421,13 @@ def cluster_implied_moments(
     if path_effects is None:
         # Σ is common: the marginal backend's own moments, plus the clusters' mean shifts
         sigma, mu = implied_moments(layout, elements, xp=xp)
-        if xp is np:
-            la = lam @ np.linalg.solve(eye - b, np.broadcast_to(eye, b.shape))
-        else:
-            la = lam @ pt.linalg.solve(eye - b, eye)
+        la = lam @ total_operator(b, xp)
         mu_c = mu[..., None, :] + (effects @ embed) @ _swap(la, xp)
         return sigma[..., None, :, :], mu_c
     cells = _path_cells(layout, list(path_elements)).reshape(len(path_elements), m * m)
     delta = (path_effects @ cells).reshape((*path_effects.shape[:-1], m, m))
     bc = b[..., None, :, :] + delta  # (..., C, m, m)
-    if xp is np:
-        a = np.linalg.solve(eye - bc, np.broadcast_to(eye, bc.shape))
-    else:
-        a = pt.linalg.solve(eye - bc, pt.broadcast_to(eye, bc.shape))
-    la = lam[..., None, :, :] @ a  # (..., C, p, m)
+    la = lam[..., None, :, :] @ total_operator(bc, xp)  # (..., C, p, m)
     sigma = la @ psi[..., None, :, :] @ _swap(la, xp) + theta[..., None, :, :]
     mu_c = mats["nu"][..., None, :] + (la @ shift[..., None])[..., 0]
     return sigma, mu_c
@@ -565,7 +553,7 @@ def build_clustered_model(
     --------
     >>> from bayes_rent.spec.partable import build_partable
     >>> from bayes_rent.spec.layout import build_layout
-    >>> from bayes_rent.backend.marginal import prior_groups
+    >>> from bayes_rent.backend.parameters import prior_groups
     >>> lay = build_layout(build_partable("f =~ x1 + x2 + x3"))
     >>> rng = np.random.default_rng(1)
     >>> d = pd.DataFrame(rng.normal(size=(30, 3)), columns=lay.observed)
@@ -742,8 +730,7 @@ def cluster_results(
         m = layout.n_latent
         cells = _path_cells(layout, paths).reshape(len(paths), m * m)
         b = b + (path_effects @ cells).reshape((*path_effects.shape[:-1], m, m))
-    eye = np.eye(layout.n_latent)
-    kappa = np.linalg.solve(eye - b, alpha[..., None])[..., 0]
+    kappa = (total_operator(b) @ alpha[..., None])[..., 0]
     coords = {
         "chain": posterior["chain"].values, "draw": posterior["draw"].values,
         "cluster": posterior["cluster"].values, "latent": posterior["latent"].values,

@@ -28,9 +28,10 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
+from bayes_rent.backend.parameters import PriorGroup, element_vector
 from bayes_rent.data.observed import DataError
 from bayes_rent.spec.identification import sign_loading_rows
+from bayes_rent.spec.implied import implied_from_matrices, implied_moments
 from bayes_rent.spec.layout import Layout
 from bayes_rent.spec.priors import prior_distribution
 
@@ -310,9 +311,8 @@ def sampled_point(
     """
     sigma, _ = implied_moments(layout, elements)
     scale = np.sqrt(np.diag(sigma))
-    mats = layout.matrices(layout.row_values(elements))
-    a = np.linalg.inv(np.eye(layout.n_latent) - mats["B"])
-    score_sd = np.sqrt(np.diag(a @ mats["Psi"] @ a.T))[~layout.phantom]
+    latent_cov = implied_from_matrices(layout.matrices(layout.row_values(elements))).latent_cov
+    score_sd = np.sqrt(np.diag(latent_cov))[~layout.phantom]
     out = dict(point)
     positive = positive_loadings(layout)
     for g in groups:
@@ -395,12 +395,9 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
         # the matrices do not involve the thresholds, so they can be built first
         mats = layout.matrices(layout.row_values(elements, xp=pt), xp=pt)
         eye = np.eye(layout.n_latent)
-        a = pt.linalg.solve(eye - mats["B"], eye)
-        cov_eta = a @ mats["Psi"] @ a.T
-        lam_a = mats["Lambda"] @ a
-        response_sd = pt.sqrt(
-            (lam_a @ mats["Psi"] * lam_a).sum(-1) + pt.diagonal(mats["Theta"])
-        )
+        implied = implied_from_matrices(mats, xp=pt)
+        cov_eta = implied.latent_cov
+        response_sd = pt.sqrt(pt.diagonal(implied.sigma))
         for g in groups:
             if g.kind == "threshold":
                 elements = _add_thresholds(layout, g, response_sd, elements)

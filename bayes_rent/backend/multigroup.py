@@ -25,13 +25,10 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from bayes_rent.backend.marginal import (
-    PriorGroup,
-    element_vector,
-    implied_moments,
-    pattern_loglik,
-)
+from bayes_rent.backend.marginal import pattern_loglik
+from bayes_rent.backend.parameters import PriorGroup, element_vector
 from bayes_rent.data.observed import ObservedMoments
+from bayes_rent.spec.implied import implied_moments
 from bayes_rent.spec.layout import Layout
 from bayes_rent.spec.priors import DEFAULT_PRIORS, parse_prior, prior_rv
 

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from bayes_rent.backend.marginal import implied_moments, pattern_loglik
+from bayes_rent.backend.marginal import pattern_loglik
 from bayes_rent.data.observed import ObservedMoments
 from bayes_rent.spec.identification import factor_signs, sign_multipliers
+from bayes_rent.spec.implied import implied_from_matrices, implied_moments
 from bayes_rent.spec.layout import Layout
 
 _LOCATION_SD = {"loading": 10.0, "path": 10.0, "intercept": 32.0, "latent_mean": 10.0}
@@ -238,14 +239,13 @@ def conditional_start(
     mats = twin.matrices(twin.row_values(x))
     lam, b, psi, theta = mats["Lambda"], mats["B"], mats["Psi"], mats["Theta"]
     nu, alpha = mats["nu"], mats["alpha"]
+    implied = implied_from_matrices(mats)
+    cov_eta = implied.latent_cov
 
     # regression scores of the twin (missing answers at the item's mean)
-    a = np.linalg.inv(np.eye(layout.n_latent) - b)
-    cov_eta = a @ psi @ a.T
-    sigma = lam @ cov_eta @ lam.T + theta
     y = scored.to_numpy(dtype=float)
     y = np.where(np.isnan(y), np.nanmean(y, axis=0), y)
-    eta = a @ alpha + (y - (nu + lam @ a @ alpha)) @ np.linalg.solve(sigma, lam @ cov_eta)
+    eta = implied.latent_mean + (y - implied.mu) @ np.linalg.solve(implied.sigma, lam @ cov_eta)
 
     # theta parameterization: ordinal items on a unit-residual scale, latents after markers
     obs = {v: k for k, v in enumerate(layout.observed)}

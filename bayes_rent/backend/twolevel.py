@@ -10,7 +10,7 @@ Every firm *i* of cluster *j* is the sum of a cluster part and a firm part (lava
 
 Each level's matrices come from its own :class:`~bayes_rent.spec.layout.Layout`, built from
 the level's rows of the parameter table, and its implied moments from
-:func:`~bayes_rent.backend.marginal.implied_moments`. A variable only in the within model has no
+:func:`~bayes_rent.spec.implied.implied_moments`. A variable only in the within model has no
 between part (its rows and columns of Σ_B are 0) and keeps its mean at level 1 (μ_W); a
 variable only in the between model (a cluster-level variable, constant within clusters) has no
 within part.
@@ -48,9 +48,10 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayes_rent.backend.clustered import _cluster_codes, _psd_factor
-from bayes_rent.backend.marginal import PriorGroup, element_vector, implied_moments
+from bayes_rent.backend.parameters import PriorGroup, element_vector
 from bayes_rent.backend.start import start_values
 from bayes_rent.data.observed import DataError, ObservedMoments
+from bayes_rent.spec.implied import implied_from_matrices, implied_moments
 from bayes_rent.spec.layout import Element, Layout, build_layout
 from bayes_rent.spec.partable import latent_variables, observed_variables
 
@@ -558,7 +559,7 @@ def build_twolevel_model(
     Examples
     --------
     >>> import pandas as pd
-    >>> from bayes_rent.backend.marginal import prior_groups
+    >>> from bayes_rent.backend.parameters import prior_groups
     >>> from bayes_rent.spec.partable import build_partable
     >>> from bayes_rent.data.population import simulate_twolevel_data
     >>> syntax = "level: 1\\n fw =~ y1 + y2 + y3\\nlevel: 2\\n fb =~ y1 + y2 + y3"
@@ -677,10 +678,8 @@ def cluster_posterior(
     lay2 = layout.levels[2]
     sigma_w, sigma_b, mu, _ = twolevel_moments(layout, elements)
     mats = lay2.matrices(lay2.row_values(layout.level_elements(elements, 2)))
-    m = lay2.n_latent
-    a = np.linalg.solve(np.eye(m) - mats["B"], np.broadcast_to(np.eye(m), mats["B"].shape))
-    cov_eta = a @ mats["Psi"] @ np.swapaxes(a, -1, -2)
-    mean_eta = (a @ mats["alpha"][..., None])[..., 0]
+    implied = implied_from_matrices(mats)
+    cov_eta, mean_eta = implied.latent_cov, implied.latent_mean
     # Cov(η, y_B) on all observed variables (0 for within-only ones)
     cross = cov_eta @ np.swapaxes(mats["Lambda"], -1, -2) @ layout.select[2].T
     sizes = statistics.size_values.astype(float)

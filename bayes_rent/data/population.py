@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from bayes_rent.spec.implied import implied_from_matrices, total_operator
 from bayes_rent.spec.layout import build_layout
 from bayes_rent.spec.partable import build_partable
 
@@ -94,11 +95,8 @@ def simulate_data(
     """
     table = population_values(syntax)
     layout = build_layout(table)
-    mats = layout.matrices(table["value"].fillna(0.0).to_numpy())
-    a = np.linalg.inv(np.eye(layout.n_latent) - mats["B"])
-    la = mats["Lambda"] @ a
-    sigma = la @ mats["Psi"] @ la.T + mats["Theta"]
-    mu = mats["nu"] + la @ mats["alpha"]
+    implied = implied_from_matrices(layout.matrices(table["value"].fillna(0.0).to_numpy()))
+    sigma, mu = implied.sigma, implied.mu
     rng = np.random.default_rng(seed)
     y = rng.multivariate_normal(mu, sigma, size=n, method="cholesky")
     if missing_rate:
@@ -214,9 +212,8 @@ def simulate_clustered_data(
             path_rows["lhs"], path_rows["rhs"], strict=True)])
         alpha = mats["alpha"].copy()
         alpha[keep] += effects[c]
-        la = mats["Lambda"] @ np.linalg.inv(np.eye(layout.n_latent) - b)
-        sigma = la @ mats["Psi"] @ la.T + mats["Theta"]
-        blocks.append(rng.multivariate_normal(mats["nu"] + la @ alpha, sigma, size=n,
+        implied = implied_from_matrices({**mats, "B": b, "alpha": alpha})
+        blocks.append(rng.multivariate_normal(implied.mu, implied.sigma, size=n,
                                               method="cholesky"))
     y = np.vstack(blocks)
     if missing_rate:
@@ -383,17 +380,13 @@ def simulate_twolevel_data(
     rng = np.random.default_rng(seed)
     n_c = len(sizes)
     b = mats[2]
-    a_b = np.linalg.inv(np.eye(between.n_latent) - b["B"])
+    a_b = total_operator(b["B"])
     zeta = normal_draws(rng, b["Psi"], n_c)
     eps = normal_draws(rng, b["Theta"], n_c)
     eta = (b["alpha"] + zeta) @ a_b.T
     y_b = b["nu"] + eta @ b["Lambda"].T + eps
-    w = mats[1]
-    a_w = np.linalg.inv(np.eye(within.n_latent) - w["B"])
-    la = w["Lambda"] @ a_w
-    sigma_w = la @ w["Psi"] @ la.T + w["Theta"]
-    mu_w = w["nu"] + la @ w["alpha"]
-    y_w = mu_w + normal_draws(rng, sigma_w, sum(sizes.values()))
+    within_moments = implied_from_matrices(mats[1])
+    y_w = within_moments.mu + normal_draws(rng, within_moments.sigma, sum(sizes.values()))
     cluster_of = np.repeat(np.arange(n_c), list(sizes.values()))
     y = np.zeros((len(cluster_of), len(observed)))
     y[:, [observed.index(v) for v in within.observed]] += y_w

@@ -12,7 +12,7 @@ import xarray as xr
 
 from bayes_rent.backend.clustered import ClusterMoments, cluster_results
 from bayes_rent.backend.conditional import Responses
-from bayes_rent.backend.marginal import PriorGroup, element_draws, priors_table
+from bayes_rent.backend.parameters import PriorGroup, element_draws, priors_table
 from bayes_rent.data.observed import ObservedMoments
 from bayes_rent.results import fit_indices as _fit_indices
 from bayes_rent.results.defined import defined_draws

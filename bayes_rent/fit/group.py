@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.backend.marginal import element_draws
 from bayes_rent.backend.multigroup import PooledPaths
+from bayes_rent.backend.parameters import element_draws
 from bayes_rent.data.observed import ObservedMoments
 from bayes_rent.fit.base import Fit, parameter_names
 from bayes_rent.spec.identification import align_signs

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_rent.backend import twolevel as backend
-from bayes_rent.backend.marginal import element_draws
+from bayes_rent.backend.parameters import element_draws
 from bayes_rent.data.observed import check_data
 from bayes_rent.fit.base import Fit, parameter_names
 from bayes_rent.sampling import DEFAULT_SAMPLER, run_sampler, structure_key

@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.results.standardized import _names, _values, implied_moments
+from bayes_rent.results.standardized import _names, _values, labelled_moments
 from bayes_rent.results.summary import summarize_draws
+from bayes_rent.spec.implied import total_operator
 
 __all__ = ["effect_draws", "effects_table", "indirect_paths", "specific_indirect"]
 
@@ -68,7 +69,7 @@ def _causal_order(s: np.ndarray) -> list[int]:
 
 def _sd_ratio(matrices: xr.Dataset) -> np.ndarray:
     """``sd(from) / sd(to)`` with dims ``(chain, draw, to, from)``."""
-    phi = implied_moments(matrices)["latent_cov"].values
+    phi = labelled_moments(matrices)["latent_cov"].values
     sd = np.sqrt(np.clip(np.diagonal(phi, axis1=2, axis2=3), 0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         return sd[:, :, None, :] / sd[:, :, :, None]
@@ -108,7 +109,7 @@ def effect_draws(matrices: xr.Dataset, *, standardized: bool = False) -> xr.Data
     _, latent, _ = _names(matrices)
     b = _values(matrices, "B", "latent", "latent_col")
     m = len(latent)
-    total = np.linalg.inv(np.eye(m) - b) - np.eye(m)
+    total = total_operator(b) - np.eye(m)
     s = _support(b)
     reach = _closure(s)
     reach2 = (s.astype(int) @ reach.astype(int)) > 0

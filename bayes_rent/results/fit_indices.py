@@ -85,11 +85,12 @@ import pandas as pd
 import xarray as xr
 
 from bayes_rent.backend import clustered
-from bayes_rent.backend.marginal import element_draws, implied_moments
+from bayes_rent.backend.parameters import element_draws
 from bayes_rent.results.ordinal_ppp import ordinal_fit_indices, ordinal_ppp, ordinal_ppp_draws
 from bayes_rent.results.respondent_loglik import respondent_loglik_diagnostics
-from bayes_rent.results.standardized import implied_moments as implied_moments_draws
+from bayes_rent.results.standardized import labelled_moments
 from bayes_rent.results.summary import summarize_draws
+from bayes_rent.spec.implied import implied_from_matrices, implied_moments
 
 if TYPE_CHECKING:
     from bayes_rent.fit.base import Fit
@@ -301,7 +302,7 @@ def _ordinal_log_likelihood(fit: Fit, n_importance: int = 200) -> xr.DataArray:
         .transpose("chain", "draw", "observed", "observed_col").values,
         axis1=-2, axis2=-1,
     ).reshape(c * d, -1)
-    implied = implied_moments_draws(mats)
+    implied = labelled_moments(mats)
     latent_mean = flat(implied["latent_mean"], "latent")
     latent_cov = flat(implied["latent_cov"], "latent", "latent_col")
 
@@ -781,11 +782,8 @@ def _chisq_draws(
 def _posterior_mean_moments(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
     """Σ and μ at the posterior means of the (sign-aligned) model matrices."""
     mats = fit.matrices.mean(("chain", "draw"))
-    lam, b, psi = mats["Lambda"].values, mats["B"].values, mats["Psi"].values
-    a = np.linalg.inv(np.eye(b.shape[0]) - b)
-    la = lam @ a
-    sigma = la @ psi @ la.T + mats["Theta"].values
-    return sigma, mats["nu"].values + la @ mats["alpha"].values
+    implied = implied_from_matrices({k: mats[k].values for k in mats.data_vars})
+    return implied.sigma, implied.mu
 
 
 def _discrepancies(

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.results.standardized import _names, _values, implied_moments, phantom_map
+from bayes_rent.results.standardized import _names, _values, labelled_moments, phantom_map
 from bayes_rent.results.summary import summarize_draws
 
 __all__ = [
@@ -122,7 +122,7 @@ class _Joint:
 
     def __init__(self, matrices: xr.Dataset) -> None:
         observed, latent, phantom = _names(matrices)
-        mom = implied_moments(matrices)
+        mom = labelled_moments(matrices)
         phi = mom["latent_cov"].values
         sigma = mom["observed_cov"].values
         cross = mom["observed_latent_cov"].values

@@ -10,7 +10,7 @@ tables instead, the limited-information route that is standard for ordinal data 
 Expected probabilities
     At a posterior draw θ the latent responses of the ordinal items are normal with
     ``Cov(y*) = Λ (I−B)⁻¹ Ψ (I−B)⁻ᵀ Λᵀ + Θ`` and ``E(y*) = ν + Λ (I−B)⁻¹ α``
-    (:func:`bayes_rent.results.standardized.implied_moments`); an answer is the number of the
+    (:func:`bayes_rent.results.standardized.labelled_moments`); an answer is the number of the
     draw's thresholds below y*. For items j, k with ``K_j``, ``K_k`` categories the model gives
     every cell (a, b) of their cross table the probability π_ab(θ) that (y*_j, y*_k) falls in
     the threshold rectangle: a double difference of the bivariate normal CDF at the
@@ -85,7 +85,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import ndtr, owens_t
 
-from bayes_rent.results.standardized import implied_moments
+from bayes_rent.results.standardized import labelled_moments
 from bayes_rent.results.summary import summarize_draws
 
 if TYPE_CHECKING:
@@ -451,7 +451,7 @@ def _fit_arrays(
         raise ValueError(f"the bivariate discrepancy needs two ordinal items or more: {items}")
     mats = fit.matrices.isel(draw=positions)
     c, d = mats.sizes["chain"], mats.sizes["draw"]
-    implied = implied_moments(mats)
+    implied = labelled_moments(mats)
     cov = implied["observed_cov"].sel(observed=items, observed_col=items).transpose(
         "chain", "draw", "observed", "observed_col").values.reshape(c * d, len(items), -1)
     mean = implied["observed_mean"].sel(observed=items).transpose(

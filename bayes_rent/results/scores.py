@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from bayes_rent.results.standardized import implied_moments
+from bayes_rent.results.standardized import labelled_moments
 
 
 def latent_scores(fit, *, kind: str = "draws", seed: int | None = None) -> xr.DataArray:
@@ -47,7 +47,7 @@ def latent_scores(fit, *, kind: str = "draws", seed: int | None = None) -> xr.Da
         raise ValueError("kind must be 'draws' or 'mean'")
     mats = fit.matrices
     lam = mats["Lambda"].values
-    implied = implied_moments(mats)
+    implied = labelled_moments(mats)
     phi = implied["latent_cov"].values
     kappa = implied["latent_mean"].values
     sigma = implied["observed_cov"].values

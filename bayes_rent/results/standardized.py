@@ -41,9 +41,10 @@ import pandas as pd
 import xarray as xr
 
 from bayes_rent.results.summary import summarize_draws
+from bayes_rent.spec.implied import implied_from_matrices
 
 __all__ = [
-    "implied_moments",
+    "labelled_moments",
     "matrices_from_parameters",
     "parameter_values",
     "phantom_map",
@@ -124,7 +125,7 @@ def phantom_map(matrices: xr.Dataset) -> dict[str, str]:
     return out
 
 
-def implied_moments(matrices: xr.Dataset) -> xr.Dataset:
+def labelled_moments(matrices: xr.Dataset) -> xr.Dataset:
     """Model-implied moments of latent and observed variables, per draw.
 
     Parameters
@@ -150,19 +151,25 @@ def implied_moments(matrices: xr.Dataset) -> xr.Dataset:
     ...                    "op": ["=~", "=~", "~~", "~~", "~~", "~1"],
     ...                    "rhs": ["y1", "y2", "f", "y1", "y2", ""],
     ...                    "est": [1.0, 2.0, 0.5, 0.5, 1.0, 0.0]})
-    >>> m = implied_moments(matrices_from_parameters(pt))
+    >>> m = labelled_moments(matrices_from_parameters(pt))
     >>> float(m["observed_cov"].sel(observed="y2", observed_col="y2").squeeze())
     3.0
     """
-    _, latent, _ = _names(matrices)
     lam = _values(matrices, "Lambda", "observed", "latent")
-    b = _values(matrices, "B", "latent", "latent_col")
-    psi = _values(matrices, "Psi", "latent", "latent_col")
-    theta = _values(matrices, "Theta", "observed", "observed_col")
-    a = np.linalg.inv(np.eye(len(latent)) - b)
-    phi = np.einsum("cdij,cdjk,cdlk->cdil", a, psi, a)
-    cross = np.einsum("cdoi,cdij->cdoj", lam, phi)
-    sigma = np.einsum("cdoj,cdpj->cdop", cross, lam) + theta
+    arrays = {
+        "Lambda": lam,
+        "B": _values(matrices, "B", "latent", "latent_col"),
+        "Psi": _values(matrices, "Psi", "latent", "latent_col"),
+        "Theta": _values(matrices, "Theta", "observed", "observed_col"),
+    }
+    with_means = "alpha" in matrices and "nu" in matrices
+    if with_means:
+        arrays["alpha"] = _values(matrices, "alpha", "latent")
+        arrays["nu"] = _values(matrices, "nu", "observed")
+    else:
+        arrays["alpha"] = np.zeros(arrays["B"].shape[:-1])
+        arrays["nu"] = np.zeros(lam.shape[:-1])
+    implied = implied_from_matrices(arrays)
     coords_l = {"latent": matrices["latent"].values, "latent_col": matrices["latent_col"].values}
     coords_o = {
         "observed": matrices["observed"].values,
@@ -171,21 +178,16 @@ def implied_moments(matrices: xr.Dataset) -> xr.Dataset:
     chain_draw = {"chain": matrices["chain"].values, "draw": matrices["draw"].values}
     out = xr.Dataset(
         {
-            "latent_cov": (("chain", "draw", "latent", "latent_col"), phi),
-            "observed_cov": (("chain", "draw", "observed", "observed_col"), sigma),
-            "observed_latent_cov": (("chain", "draw", "observed", "latent"), cross),
+            "latent_cov": (("chain", "draw", "latent", "latent_col"), implied.latent_cov),
+            "observed_cov": (("chain", "draw", "observed", "observed_col"), implied.sigma),
+            "observed_latent_cov": (("chain", "draw", "observed", "latent"),
+                                    lam @ implied.latent_cov),
         },
         coords={**chain_draw, **coords_l, **coords_o},
     )
-    if "alpha" in matrices and "nu" in matrices:
-        alpha = _values(matrices, "alpha", "latent")
-        nu = _values(matrices, "nu", "observed")
-        lat_mean = np.einsum("cdij,cdj->cdi", a, alpha)
-        out["latent_mean"] = (("chain", "draw", "latent"), lat_mean)
-        out["observed_mean"] = (
-            ("chain", "draw", "observed"),
-            nu + np.einsum("cdoi,cdi->cdo", lam, lat_mean),
-        )
+    if with_means:
+        out["latent_mean"] = (("chain", "draw", "latent"), implied.latent_mean)
+        out["observed_mean"] = (("chain", "draw", "observed"), implied.mu)
     return out
 
 
@@ -459,7 +461,7 @@ def _scale_vectors(matrices: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
     """
     observed, latent, phantom = _names(matrices)
     pmap = phantom_map(matrices)
-    mom = implied_moments(matrices)
+    mom = labelled_moments(matrices)
     phi = mom["latent_cov"].values
     sigma = mom["observed_cov"].values
     psi = _values(matrices, "Psi", "latent", "latent_col")
@@ -768,7 +770,7 @@ def r2(matrices: xr.Dataset) -> xr.DataArray:
     observed, latent, phantom = _names(matrices)
     pmap = phantom_map(matrices)
     li = {n: i for i, n in enumerate(latent)}
-    mom = implied_moments(matrices)
+    mom = labelled_moments(matrices)
     lat_var = np.diagonal(mom["latent_cov"].values, axis1=2, axis2=3)
     obs_var = np.diagonal(mom["observed_cov"].values, axis1=2, axis2=3)
     lam = _values(matrices, "Lambda", "observed", "latent")
