@@ -8,22 +8,24 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import traceback
 from pathlib import Path
 
 import pandas as pd
 
+from bayes_rent import __version__
 from bayes_rent.data import datasets
-from bayes_rent.data.survey import SurveySchema, read_survey
+from bayes_rent.data.output import atomic_output_dir, check_output_dir
+from bayes_rent.data.survey import SurveySchema, read_survey, read_table
+from bayes_rent.errors import BayesRentError, OptionError
 from bayes_rent.model import Model
+from bayes_rent.results.console import console_report
 from bayes_rent.sampling import DEFAULT_SAMPLER, SAMPLERS
 from bayes_rent.spec.syntax import ModelSyntaxError
-
-_READERS = {
-    ".csv": pd.read_csv,
-    ".xlsx": pd.read_excel,
-    ".sav": lambda path: pd.read_spss(path, convert_categoricals=False),
-}
+from bayes_rent.validation import apply_missing_codes, check_options
 
 
 def read_data(source: str) -> pd.DataFrame:
@@ -37,6 +39,13 @@ def read_data(source: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
+        For a file, indexed by the file's row numbers (through the survey reader, which also
+        sniffs a CSV file's separator and decimal mark), so messages point into the file.
+
+    Raises
+    ------
+    bayes_rent.errors.BayesRentError
+        When the file does not exist or cannot be read.
 
     Examples
     --------
@@ -47,31 +56,50 @@ def read_data(source: str) -> pd.DataFrame:
         return datasets.load(source)
     path = Path(source)
     if not path.exists():
-        raise SystemExit(
-            f"bayes-rent: --data {source!r} is neither a file nor a shipped data set "
+        raise OptionError(
+            f"--data {source!r} is neither a file nor a shipped data set "
             f"({', '.join(sorted(datasets.NAMES))})"
         )
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        raise SystemExit(f"bayes-rent: {path}: unknown file type; use .csv, .xlsx or .sav")
-    return reader(path)
+    return read_table(path)
+
+
+def _read_model(path: Path, std_lv: bool | None) -> Model:
+    if not path.is_file():
+        raise OptionError(f"model file {path} not found")
+    try:
+        syntax = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise OptionError(f"model file {path} cannot be read as UTF-8 text: {err}") from err
+    try:
+        return Model(syntax, std_lv=std_lv)
+    except ModelSyntaxError as err:
+        # the file name in front of the located message; the class stays ModelSyntaxError
+        err.args = (f"{path}: {err}",)
+        raise
+
+
+def _read_input(args: argparse.Namespace) -> pd.DataFrame:
+    """The data, read and checked before anything is compiled."""
+    if args.survey:
+        schema = SurveySchema.from_yaml(args.survey)
+        # a file goes to the survey reader itself, so its messages name file rows and columns
+        source = args.data if args.data in datasets.NAMES else Path(args.data)
+        if isinstance(source, Path) and not source.exists():
+            read_data(args.data)  # raises the "neither a file nor a data set" error
+        data = datasets.load(args.data) if isinstance(source, str) else source
+        # answers checked against the questionnaire map, reverse-keyed items recoded
+        return read_survey(data, schema, reverse=True, missing_codes=args.missing_codes).data
+    return apply_missing_codes(read_data(args.data), args.missing_codes)
 
 
 def _fit(args: argparse.Namespace) -> int:
-    model_path = Path(args.model)
-    if not model_path.exists():
-        raise SystemExit(f"bayes-rent: model file {model_path} not found")
-    syntax = model_path.read_text(encoding="utf-8")
-    try:
-        model = Model(syntax, std_lv=args.std_lv)
-    except ModelSyntaxError as err:
-        raise SystemExit(f"bayes-rent: {model_path}: {err}") from None
-    data = read_data(args.data)
-    if args.survey:
-        # answers checked against the questionnaire map, reverse-keyed items recoded
-        survey = read_survey(data, SurveySchema.from_yaml(args.survey), reverse=True,
-                             missing_codes=args.missing_codes)
-        data = survey.data
+    # every option is checked before the data are read and long before anything compiles
+    check_options(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                  sampler=args.sampler, hdi_prob=args.hdi_prob, pooling=args.pooling)
+    if args.out:
+        check_output_dir(args.out, args.force)
+    model = _read_model(Path(args.model), args.std_lv)
+    data = _read_input(args)
     ordered = None
     if args.ordered is not None:
         ordered = True if args.ordered == "all" else [v.strip() for v in args.ordered.split(",")]
@@ -79,25 +107,23 @@ def _fit(args: argparse.Namespace) -> int:
     if args.group:
         groups = dict(group=args.group, pooling=args.pooling,
                       group_equal=[k.strip() for k in args.group_equal.split(",") if k.strip()])
+    # Model.fit validates the data and the rest of the request before anything compiles
     fit = model.fit(
         data, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
         sampler=args.sampler, progressbar=not args.no_progress, ordered=ordered,
-        cluster=args.cluster, **groups,
+        cluster=args.cluster, missing_codes=args.missing_codes, **groups,
     )
     summary = fit.summary(hdi_prob=args.hdi_prob)
-    with pd.option_context("display.max_rows", None, "display.width", 160,
-                           "display.float_format", "{:.3f}".format):
-        print(f"\n{fit!r}\n")
-        print(summary.to_string(index=False))
-        defined = fit.defined(hdi_prob=args.hdi_prob)
-        if len(defined):
-            print("\nDefined parameters (:=)\n")
-            print(defined.to_string(index=False))
+    # the same text as fit.report() in a notebook
+    print(console_report(fit, all_rows=args.all_rows, std=args.std, hdi_prob=args.hdi_prob,
+                         fit_indices=args.fit_indices,
+                         title=f"{Path(args.model).name} on {args.data}"))
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out / "summary.csv", index=False)
-        fit.idata.to_netcdf(out / "posterior.nc")
+        # written to a hidden sibling and renamed when complete: never a half-written folder
+        with atomic_output_dir(out, force=args.force) as tmp:
+            summary.to_csv(tmp / "summary.csv", index=False)
+            fit.idata.to_netcdf(tmp / "posterior.nc")
         print(f"\nwrote {out / 'summary.csv'} and {out / 'posterior.nc'}")
     return 0 if fit.convergence.converged else 2
 
@@ -107,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-rent", description="Bayesian structural equation models in lavaan syntax."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="fit a model and print its parameter table")
     fit.add_argument("model", help="model file in lavaan syntax (.lav)")
@@ -116,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="check the answers against a questionnaire map and recode its "
                           "reverse-keyed items")
     fit.add_argument("--missing-codes", type=float, nargs="*", default=(),
-                     help="answer codes that mean 'no answer' (with --survey), e.g. 9 99")
+                     help="answer codes that mean 'no answer', e.g. 9 99 -99")
     fit.add_argument("--seed", type=int, default=None)
     fit.add_argument("--draws", type=int, default=None,
                      help="draws per chain (default 1000; 1250 with ordinal items)")
@@ -145,16 +172,68 @@ def build_parser() -> argparse.ArgumentParser:
                      help="firms nested in clusters (random latent means), or the cluster "
                           "column of a two-level model (level: blocks)")
     fit.add_argument("--hdi-prob", type=float, default=0.9)
-    fit.add_argument("--out", help="directory for summary.csv and posterior.nc")
+    fit.add_argument("--all-rows", action="store_true",
+                     help="also print the rows fixed at zero (latent intercepts, ...)")
+    fit.add_argument("--std", action="store_true",
+                     help="add the standardized solution (lavaan's Std.all column)")
+    fit.add_argument("--fit-indices", action="store_true",
+                     help="add PPP and BRMSEA to the header (one replicate data set per draw)")
+    fit.add_argument("--out", help="directory for summary.csv and posterior.nc (written only "
+                     "when complete; an existing one is replaced only with --force)")
+    fit.add_argument("--force", action="store_true",
+                     help="replace an existing --out directory")
+    fit.add_argument("--debug", action="store_true",
+                     help="show the full traceback of an error instead of one line")
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     fit.set_defaults(handler=_fit)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 when the fit did not converge)."""
+    """Run the command line; returns the exit status (2 when the fit did not converge).
+
+    An error in the input (any :class:`~bayes_rent.errors.BayesRentError`) ends in a
+    ``SystemExit`` whose message, one line, Python prints on stderr with exit status 1;
+    ``--debug`` prints the traceback first.
+    """
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        return args.handler(args)
+    except BayesRentError as err:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        # SystemExit with a message: Python prints it to stderr and exits with status 1
+        raise SystemExit(f"bayes-rent: {one_line(err)}") from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def one_line(err: BaseException) -> str:
+    """An error message on one line: its first line, and the first item of a list under it.
+
+    Examples
+    --------
+    >>> one_line(ValueError("2 problem(s) in a.csv:\\n  - row 3: bad\\n  - row 4: bad"))
+    '2 problem(s) in a.csv: row 3: bad (and 1 more line; --debug shows all)'
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    text = lines[0]
+    rest = lines[1:]
+    if text.endswith(":") and rest:
+        text = f"{text} {rest.pop(0).lstrip('- ')}"
+    if rest and not isinstance(err, ModelSyntaxError):  # a syntax error's rest is a caret
+        text += f" (and {len(rest)} more line{'s' if len(rest) > 1 else ''}; --debug shows all)"
+    return text
+
+
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM as SystemExit, so that a half-written --out folder is removed on the way out
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def test_fit_prints_table_and_writes_outputs(tmp_path, capsys):
     ])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "dem65" in out and "Defined parameters" in out and "indirect" in out
+    assert "dem65" in out and "Defined Parameters:" in out and "indirect" in out
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert {"lhs", "op", "rhs", "mean", "hdi_low", "r_hat"} <= set(summary.columns)
     assert (tmp_path / "posterior.nc").stat().st_size > 0
@@ -44,7 +44,9 @@ def test_book_submodel_on_the_simulated_survey(tmp_path, capsys):
     status = main([
         "fit", str(MODELS / "submodel1_re.lav"), "--data", "cluster_survey",
         "--survey", str(MODELS / "questionnaire.yaml"), "--seed", "2", "--no-progress",
-        "--out", str(tmp_path),
+        # 4 x 2 000 draws: at 4 x 1 000 the ESS of kr_tech's small residual variance sits at
+        # the 400 threshold, and whether it passes depends on floating-point details
+        "--draws", "2000", "--out", str(tmp_path),
     ])
     out = capsys.readouterr().out
     assert status == 0, out
@@ -68,7 +70,8 @@ def test_ordered_items_are_fitted_as_ordinal(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status in (0, 2)
     lines = [ln.split() for ln in out.splitlines()]
-    thresholds = [ln for ln in lines if len(ln) > 3 and ln[1] == "|"]
+    # printed as lavaan does, one "y1|t1" row per threshold
+    thresholds = [ln for ln in lines if len(ln) > 1 and "|t" in ln[0]]
     assert len(thresholds) == 8 * 4
 
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# DataError lives in bayes_rent.errors (the error contract); imported here so that
+# ``bayes_rent.data.observed.DataError`` keeps working.
+from bayes_rent.errors import DataError
 
-class DataError(ValueError):
-    """The data cannot be used with the model; the message names the columns and rows."""
+__all__ = ["DataError", "ObservedMoments", "check_data", "moments", "saturated_loglik"]
 
 
 @dataclass

@@ -22,12 +22,23 @@ __all__ = [
     "Table",
     "as_table",
     "as_series",
+    "GreyWarning",
     "check_finite",
     "restore_table",
     "restore_vector",
 ]
 
 Table = pd.DataFrame | np.ndarray | xr.DataArray
+
+
+class GreyWarning(UserWarning):
+    """A grey analysis changed or could not compute something the caller should know about.
+
+    Examples
+    --------
+    >>> issubclass(GreyWarning, UserWarning)
+    True
+    """
 
 
 @dataclass(frozen=True)

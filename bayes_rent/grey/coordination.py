@@ -51,6 +51,7 @@ The formulas agree with the R package ``coupling`` (Lyu, CRAN), ``ccd(method = "
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -58,9 +59,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._common import Table, as_table, check_finite, labels_for, restore_vector
+from ._common import GreyWarning, Table, as_table, check_finite, labels_for, restore_vector
 from .levels import DEVELOPMENT_BANDS, Bands, level_codes, make_bands
-from .weights import user_weights
+from .weights import user_weights, warn_rescaled
 
 __all__ = [
     "COUPLING_METHODS",
@@ -116,6 +117,7 @@ def _system_weights(weights: Any, labels: Sequence[Hashable], system_dim: str) -
             raise ValueError(f"weights need a {system_dim!r} dimension, got {weights.dims}")
         if (weights < 0).any():
             raise ValueError("system weights must be non-negative")
+        warn_rescaled(weights.transpose(..., system_dim).values)
         return weights / weights.sum(system_dim)
     s = user_weights(weights, labels if isinstance(weights, Mapping | pd.Series) else None)
     if len(s) != len(labels):
@@ -186,6 +188,7 @@ def coupling_coordination(
                          "indicators (see subsystem_index)")
     labels = labels_for(da, sdim)
     w = _system_weights(weights, labels, sdim)
+    _warn_all_zero(da, sdim, U)
     c = coupling_degree_values(values, method)
     dims = da.dims[:-1]
     coords = {k: v for k, v in da.coords.items() if sdim not in v.dims}
@@ -204,6 +207,26 @@ def coupling_coordination(
     if one_sample:
         return frame.iloc[0].rename(None)
     return frame.reset_index(drop=True)
+
+
+def _warn_all_zero(da: xr.DataArray, sdim: str, U: Any) -> None:
+    """Samples whose every subsystem index is 0: C is 0/0 there, so C and D come out NaN."""
+    zero = (da.values == 0).all(axis=-1)
+    if not zero.any():
+        return
+    if isinstance(U, pd.DataFrame):
+        names = [str(x) for x in U.index[zero.reshape(-1)]]
+    else:
+        names = [", ".join(f"{d}={da[d].values[i]!r}" if d in da.coords else f"{d}={i}"
+                           for d, i in zip(da.dims[:-1], pos, strict=True))
+                 for pos in zip(*np.nonzero(zero), strict=True)]
+    shown = "; ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    warnings.warn(
+        f"the subsystem indices U are 0 in every system for {len(names)} sample(s) ({shown}): "
+        "the coupling degree C is 0/0 there, so C and D are NaN for them. A firm at the bottom "
+        "of every min-max normalised indicator scores 0; check its data or the normalisation",
+        GreyWarning, stacklevel=3,
+    )
 
 
 def subsystem_index(
@@ -246,6 +269,7 @@ def subsystem_index(
     elif isinstance(weights, xr.DataArray):
         wdim = ind if ind in weights.dims else str(weights.dims[-1])
         w = weights.rename({wdim: ind}) if wdim != ind else weights
+        warn_rescaled(w.transpose(..., ind).values)
         w = w / w.sum(ind)
     else:
         weights = getattr(weights, "weights", weights)  # an AHPResult

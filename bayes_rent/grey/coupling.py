@@ -267,6 +267,14 @@ def grey_coupling(
         raise ValueError(f"extremes must be one of {tuple(_EXTREME_AXES)}, got {extremes!r}")
     xa, ya, smp = _prepare(X, Y, sample_dim, x_dim, y_dim)
     xl, yl = labels_for(xa, "x"), labels_for(ya, "y")
+    if xa.sizes[smp] < 2 and normalize not in (None, "none"):
+        only = labels_for(xa, smp)[0] if xa.sizes[smp] else None
+        raise ValueError(
+            f"grey coupling compares samples (firms), but X and Y hold {xa.sizes[smp]} "
+            f"({smp} {only}); normalize={normalize!r} over a single sample divides by zero "
+            "and every coefficient would be NaN. Give at least two firms, or normalize=None "
+            "for indicators that are already comparable"
+        )
     zx, zy = xa.values, ya.values
     if normalize not in (None, "none"):
         zx = normalize_values(zx, normalize, np.zeros(len(xl), bool), xl)

@@ -110,6 +110,9 @@ def normalize_values(
         _fail_on_zero(mean, labels, "the mean")
         return values / mean
     if method == "zscore":
+        if values.shape[-2] <= ddof:
+            raise ValueError(f"z-scores need at least {ddof + 1} samples (firms) for the "
+                             f"standard deviation (ddof={ddof}); got {values.shape[-2]}")
         out = values - values.mean(axis=-2, keepdims=True)
         # The sd from the centred values already in hand: one pass fewer than ndarray.std.
         sd = np.sqrt(np.square(out).sum(axis=-2, keepdims=True) / (values.shape[-2] - ddof))

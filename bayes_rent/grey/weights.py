@@ -32,6 +32,7 @@ Sciences*, 18(5), 1020–1023.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,7 +42,7 @@ import pandas as pd
 import xarray as xr
 from scipy.special import xlogy
 
-from ._common import Table, as_table, check_finite, restore_vector
+from ._common import GreyWarning, Table, as_table, check_finite, restore_vector
 
 __all__ = [
     "AHPConsistencyError",
@@ -184,11 +185,21 @@ def user_weights(
     ValueError
         On negative or non-finite weights, an all-zero vector, or missing labels.
 
+    Warns
+    -----
+    GreyWarning
+        When the weights do not sum to 1 and were rescaled.
+
     Examples
     --------
+    >>> import warnings
     >>> from bayes_rent.grey import user_weights
-    >>> user_weights({"a": 2, "b": 1, "c": 1}).tolist()
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     user_weights({"a": 2, "b": 1, "c": 1}).tolist()
     [0.5, 0.25, 0.25]
+    >>> print(str(caught[0].message).split(";")[0])
+    weights {'a': 2, 'b': 1, 'c': 1} sum to 4, not 1
     """
     if isinstance(weights, Mapping | pd.Series):
         s = pd.Series(dict(weights) if isinstance(weights, Mapping) else weights, dtype=float)
@@ -209,7 +220,38 @@ def user_weights(
         raise ValueError(f"weights must be finite and non-negative, got {s.tolist()}")
     if s.sum() <= 0:
         raise ValueError("weights sum to zero")
+    warn_rescaled(s.to_numpy(), list(s.index))
     return (s / s.sum()).rename("weight")
+
+
+def warn_rescaled(weights: np.ndarray, labels: Sequence[Hashable] | None = None) -> None:
+    """Warn when weights that do not sum to 1 are about to be rescaled.
+
+    Silent rescaling hides a typo (``0.3, 0.3, 0.3``) that changes every result; a warning
+    lets the user see it. Weight arrays with batch dimensions are checked along the last axis.
+
+    Examples
+    --------
+    >>> warn_rescaled(np.array([0.25, 0.75]))  # sums to 1: nothing to say
+    """
+    total = np.asarray(weights, dtype=float).sum(axis=-1)
+    if np.allclose(total, 1.0, rtol=0, atol=1e-8):
+        return
+    w = np.asarray(weights, dtype=float)
+    if w.ndim == 1:
+        labels = list(labels) if labels is not None else list(range(w.size))
+        given = {lab: _short(x) for lab, x in zip(labels, w, strict=True)}
+        scaled = {lab: _short(x) for lab, x in zip(labels, w / w.sum(), strict=True)}
+        message = f"weights {given} sum to {_short(w.sum())}, not 1; they were rescaled to {scaled}"
+    else:
+        bad = np.abs(total - 1) > 1e-8
+        message = (f"{int(bad.sum())} of {bad.size} weight vectors do not sum to 1 (e.g. "
+                   f"{_short(np.asarray(total)[bad].flat[0])}); they were rescaled to sum to 1")
+    warnings.warn(message, GreyWarning, stacklevel=3)
+
+
+def _short(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else round(float(x), 6)
 
 
 def _ahp_matrix(matrix: Any, labels: Sequence[Hashable] | None) -> tuple[np.ndarray, list]:

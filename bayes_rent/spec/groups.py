@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from bayes_rent.errors import DataError
 from bayes_rent.spec.partable import latent_variables
 
 #: lavaan's ``group.equal`` names and the rows they tie.
@@ -156,7 +157,6 @@ def group_labels(column: pd.Series) -> list:
     >>> group_labels(pd.Series(["b", "a", "b"]))
     ['b', 'a']
     """
-    from bayes_rent.data.observed import DataError
 
     if column.isna().any():
         rows = (np.flatnonzero(column.isna().to_numpy()) + 1).tolist()

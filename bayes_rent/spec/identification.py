@@ -24,7 +24,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from bayes_rent.spec.partable import latent_variables
+from bayes_rent.errors import IdentificationError
+from bayes_rent.spec.partable import latent_variables, n_free, observed_variables
 
 
 class MarkerWarning(UserWarning):
@@ -222,3 +223,88 @@ def align_signs(partable: pd.DataFrame, row_draws: np.ndarray) -> np.ndarray:
     """
     signs = factor_signs(partable, row_draws)
     return row_draws * sign_multipliers(partable, signs, row_draws.shape)
+
+
+def check_identified(partable: pd.DataFrame) -> None:
+    """Refuse a model that is not identified, before anything is compiled.
+
+    Two necessary conditions, cheap enough to check on every fit: every latent variable has
+    a scale (a loading fixed to a non-zero value, or a fixed variance), and the t-rule (no more
+    free parameters than the observed means, variances and covariances). Passing them does not
+    prove identification; failing either proves its absence.
+
+    Parameters
+    ----------
+    partable : pandas.DataFrame
+        A parameter table from :func:`bayes_rent.spec.partable.build_partable`.
+
+    Raises
+    ------
+    bayes_rent.errors.IdentificationError
+        Naming the latent variables without a scale, or the free-parameter and moment counts
+        with the parameters most likely at fault.
+
+    Examples
+    --------
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> check_identified(build_partable("f =~ x1 + x2 + x3"))
+    >>> try:
+    ...     check_identified(build_partable("f =~ NA*x1 + x2 + x3"))
+    ... except IdentificationError as err:
+    ...     print(str(err).split(";")[0])
+    latent variable 'f' has no scale
+    """
+    pt = partable[partable["op"] != ":="]
+    unscaled = [f for f in latent_variables(pt) if not _has_scale(pt, f)]
+    if unscaled:
+        f = unscaled[0]
+        raise IdentificationError(
+            f"latent variable {_names(unscaled)} has no scale; its loadings and its variance "
+            f"are all free. Fix one loading to 1 (f =~ 1*item), fix its variance ({f} ~~ 1*{f}), "
+            "or fit with std_lv=True"
+        )
+    if "level" in pt.columns:
+        return  # moments per level are not counted here; the scale check still applies
+    _check_t_rule(pt)
+
+
+def _has_scale(pt: pd.DataFrame, f: str) -> bool:
+    loads = pt[(pt["op"] == "=~") & (pt["lhs"] == f)]
+    var = pt[(pt["op"] == "~~") & (pt["lhs"] == f) & (pt["rhs"] == f)]
+    fixed_load = (~loads["free"].astype(bool) & (loads["value"] != 0)).any()
+    fixed_var = (~var["free"].astype(bool) & (var["value"] != 0)).any()
+    return bool(fixed_load or fixed_var or loads.empty)
+
+
+def _check_t_rule(pt: pd.DataFrame) -> None:
+    for g, part in pt.groupby("group"):
+        observed = observed_variables(part)
+        p = len(observed)
+        has_means = bool((part["op"] == "~1").any())
+        thresholds = int((part["op"] == "|").sum())
+        moments = p * (p + 1) // 2 + (p if has_means else 0) + thresholds
+        free = n_free(part)
+        if free <= moments:
+            continue
+        lv = latent_variables(part)
+        loads = part[part["op"] == "=~"]
+        weak = [f for f in lv if (loads["lhs"] == f).sum() < 3]
+        culprits = [
+            f"{r.lhs} {r.op} {r.rhs}".rstrip()
+            for r in part.itertuples()
+            if r.free and (r.lhs in weak or (r.op == "~~" and r.rhs in weak))
+        ]
+        hint = (
+            f"; the factors with fewer than 3 indicators ({_names(weak)}) are the likely cause: "
+            f"{', '.join(culprits[:8])}" if weak else ""
+        )
+        where = f" in group {g}" if pt["group"].nunique() > 1 else ""
+        raise IdentificationError(
+            f"the model is not identified{where}: {free} free parameters but only {moments} "
+            f"observed moments ({p} observed variables){hint}. Add indicators, fix parameters "
+            "(1*x, f ~~ 1*f) or constrain them equal with labels"
+        )
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)

@@ -136,6 +136,9 @@ class _Row:
     column: int = 0
     lhs_line: int = 0
     lhs_column: int = 0
+    # the line where each modifier ("fixed", "label", "prior", "start") was written, so that a
+    # contradiction names the line that set it, not the line that first mentioned the row
+    origins: dict[str, int] = field(default_factory=dict)
 
     def fix(self, value: float) -> None:
         self.free = False
@@ -231,6 +234,7 @@ class _Builder:
             self.rows[key] = _Row(
                 stmt.lhs, stmt.op, rhs, user=True, mods=term.modifiers, line=line, column=column,
                 lhs_line=stmt.line, lhs_column=stmt.column,
+                origins=_modifier_lines(term.modifiers, line),
             )
             return
         row.mods = self.merge(row, term.modifiers, line, column)
@@ -240,22 +244,42 @@ class _Builder:
         old = row.mods
         name = f"{row.lhs} {row.op} {row.rhs}".rstrip()
 
-        def clash(what: str, a: object, b: object) -> ModelSyntaxError:
+        def clash(what: str, a: object, b: object, attr: str) -> ModelSyntaxError:
+            at = row.origins.get(attr, row.line)
             return self.error(
-                f"contradictory {what} for '{name}': {b} here, {a} at line {row.line}",
+                f"contradictory {what} for '{name}': {b} here, {a} at line {at}; "
+                f"write '{name}' once with the modifier you mean",
                 line,
                 column,
-                f"the same {what} as at line {row.line}",
+                f"the same {what} as at line {at}",
             )
 
         old_fix = "NA" if old.na else old.fixed
         new_fix = "NA" if new.na else new.fixed
         if old_fix is not None and new_fix is not None and old_fix != new_fix:
-            raise clash("fixed value", old_fix, new_fix)
+            raise clash("fixed value", old_fix, new_fix, "fixed")
         for attr in ("label", "prior", "start"):
             a, b = getattr(old, attr), getattr(new, attr)
             if a is not None and b is not None and a != b:
-                raise clash(attr, a, b)
+                raise clash(attr, a, b, attr)
+        # A fixed value and a label from different lines: the label makes every parameter
+        # that shares it equal, so the restatement would silently fix them all.
+        fixed_then_label = old.fixed is not None and old.label is None and new.label is not None
+        label_then_fixed = old.label is not None and old.fixed is None and new.fixed is not None
+        if fixed_then_label or label_then_fixed:
+            label = new.label if fixed_then_label else old.label
+            value = old.fixed if fixed_then_label else new.fixed
+            at = row.origins.get("fixed" if fixed_then_label else "label", row.line)
+            raise self.error(
+                f"contradictory restatement of '{name}': fixed to {value:g} and labelled "
+                f"'{label}' (one of them at line {at}); a fixed label fixes every parameter "
+                f"labelled '{label}'. Write either the label or the fixed value",
+                line,
+                column,
+                f"no new modifier for the parameter stated at line {at}",
+            )
+        for attr, given in _modifier_lines(new, line).items():
+            row.origins.setdefault(attr, given)
         return Modifiers(
             fixed=old.fixed if old.fixed is not None else new.fixed,
             na=old.na or new.na,
@@ -263,6 +287,13 @@ class _Builder:
             prior=old.prior if old.prior is not None else new.prior,
             start=old.start if old.start is not None else new.start,
         )
+
+
+def _modifier_lines(mods: Modifiers, line: int) -> dict[str, int]:
+    """The modifiers a term sets, each mapped to ``line``."""
+    lines = {"fixed": line} if mods.fixed is not None or mods.na else {}
+    lines.update({a: line for a in ("label", "prior", "start") if getattr(mods, a) is not None})
+    return lines
 
 
 def build_partable(

@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from bayes_rent.errors import BayesRentError
+
 __all__ = [
     "Modifiers",
     "ModelSyntaxError",
@@ -97,7 +99,7 @@ _INTERCEPT = "\x00"
 _OPERATOR_CHARS = frozenset("=~<>:|")
 
 
-class ModelSyntaxError(ValueError):
+class ModelSyntaxError(BayesRentError, ValueError):
     """A located error in lavaan model syntax.
 
     Parameters

@@ -13,7 +13,14 @@ Examples
 ['RE', 'SE', 'AC', 'NC', 'KR', 'IG']
 """
 
-from bayes_rent.data.survey.read import Problem, Survey, SurveyError, SurveyReport, read_survey
+from bayes_rent.data.survey.read import (
+    Problem,
+    Survey,
+    SurveyError,
+    SurveyReport,
+    read_survey,
+    read_table,
+)
 from bayes_rent.data.survey.schema import (
     Construct,
     Covariate,
@@ -39,4 +46,5 @@ __all__ = [
     "book_schema",
     "models_dir",
     "read_survey",
+    "read_table",
 ]

@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from bayes_rent.data.survey.schema import SurveySchema
+from bayes_rent.errors import BayesRentError
 
-__all__ = ["Problem", "Survey", "SurveyError", "SurveyReport", "read_survey"]
+__all__ = ["Problem", "Survey", "SurveyError", "SurveyReport", "read_survey", "read_table"]
 
 #: Text cells read as a missing answer (compared after stripping, case-insensitively).
 DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", ".")
@@ -87,7 +88,7 @@ class Problem:
         return f"{', '.join(where)}: {self.message}"
 
 
-class SurveyError(ValueError):
+class SurveyError(BayesRentError, ValueError):
     """A survey file that does not match its questionnaire map, with every problem found.
 
     Attributes
@@ -363,10 +364,61 @@ def _read_raw(
     return _drop_blank_rows(raw)
 
 
+_SEPARATORS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+
+
+def _sniff_separator(path: Path, encodings: list[str], declared: str | None) -> str | None:
+    """The separator of a delimited file, from its first lines.
+
+    A ``.csv`` written by a European or Chinese Excel is separated by semicolons (the comma is
+    the decimal mark there), so the suffix alone does not tell; the separator that splits the
+    first lines into the same, largest number of fields wins. ``None`` when no separator
+    occurs at all (a one-column file), which pandas' own sniffer then handles.
+    """
+    head = b""
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+    text = None
+    for enc in encodings:
+        try:
+            text = head.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        return declared
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    if len(lines) > 1 and len(head) == 64 * 1024:
+        lines = lines[:-1]  # the last line may be cut in the middle
+    best, best_fields = declared, 1
+    for sep in _SEPARATORS:
+        counts = {line.count(sep) for line in lines}
+        fields = min(counts) + 1 if counts else 1
+        # a consistent count on every line beats a larger but ragged one
+        if len(counts) == 1 and fields > best_fields:
+            best, best_fields = sep, fields
+    return best
+
+
+def _decimal_commas(table: pd.DataFrame, sep: str | None) -> pd.DataFrame:
+    """Cells such as ``3,5`` in a file not separated by commas: decimal commas, read as 3.5."""
+    if sep == ",":
+        return table
+    for j in range(table.shape[1]):
+        column = table.iloc[:, j]
+        hits = column.str.match(_DECIMAL_COMMA.pattern, na=False)
+        if hits.any():
+            table.iloc[:, j] = column.where(~hits, column.str.replace(",", ".", regex=False))
+    return table
+
+
 def _read_text(path: Path, sep: str | None, encoding: str | None, fail) -> _Raw:
     # Chinese survey exports are UTF-8 (often with a BOM) or GB18030 (Excel's "CSV" on a
     # Chinese Windows); anything else must be named by the caller.
     encodings = [encoding] if encoding else ["utf-8-sig", "gb18030"]
+    if sep != "\t":
+        sep = _sniff_separator(path, encodings, sep)
     last_error: Exception | None = None
     for enc in encodings:
         try:
@@ -384,10 +436,13 @@ def _read_text(path: Path, sep: str | None, encoding: str | None, fail) -> _Raw:
             break
         except UnicodeDecodeError as err:
             last_error = err
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        except pd.errors.EmptyDataError as err:
+            raise fail("the file is empty") from err
+        except (pd.errors.ParserError, ValueError) as err:
             raise fail(f"cannot parse the file as delimited text: {err}") from err
     else:
         raise fail(f"cannot decode the text (tried {', '.join(encodings)}): {last_error}")
+    table = _decimal_commas(table, sep)
     return _with_header(
         table, path.name, "CSV" if sep == "," else "delimited text", fail, encoding=enc
     )
@@ -537,6 +592,68 @@ def _as_text(value: object) -> str:
         # "17.0" is how a program wrote the number 17; "007" keeps its zeros.
         return text[: text.index(".")] if _WHOLE_NUMBER_TEXT.match(text) else text
     return str(value)
+
+
+def read_table(
+    path: str | os.PathLike,
+    *,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    na_values: Iterable[str] = DEFAULT_NA_VALUES,
+) -> pd.DataFrame:
+    """Read a data file without a questionnaire map, keeping the file's row numbers.
+
+    The same reader as :func:`read_survey` (CSV with its separator and decimal mark sniffed,
+    Excel, SPSS): the result's index holds the file's row numbers (the spreadsheet row, or the
+    SPSS case number), so that later messages about a row point into the file. Columns whose
+    filled cells are all numbers become float; the others stay text.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv`` / ``.tsv`` / ``.txt``, ``.xlsx`` / ``.xlsm`` or ``.sav`` / ``.zsav`` file.
+    sheet, encoding, na_values
+        As for :func:`read_survey`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        With ``attrs["source"]`` set to the file name.
+
+    Raises
+    ------
+    SurveyError
+        When the file cannot be read (missing, damaged, unknown type, empty) or has a column
+        with answers but no header.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "answers.csv"
+    >>> _ = path.write_text("x1;x2\\n1,5;2\\n3;4\\n")
+    >>> frame = read_table(path)
+    >>> frame["x1"].tolist(), frame.index.tolist()
+    ([1.5, 3.0], [2, 3])
+    """
+    raw = _read_raw(path, sheet, encoding)
+    if raw.problems:
+        raise SurveyError(raw.problems, raw.file)
+    missing = {str(v).strip().lower() for v in na_values}
+    columns = {}
+    for j in range(raw.cells.shape[1]):
+        column = raw.cells.iloc[:, j]
+        if not _is_numeric(column):
+            text = column.astype(object).map(
+                lambda c: np.nan if not _is_filled(c) or str(c).strip().lower() in missing
+                else c
+            )
+            numbers = pd.to_numeric(text, errors="coerce")
+            column = numbers if (numbers.notna() == text.notna()).all() else text
+        columns[j] = column.to_numpy()
+    frame = pd.DataFrame(columns, index=pd.Index(raw.rows, name=raw.row_label))
+    frame.columns = list(raw.cells.columns)
+    frame.attrs["source"] = raw.file
+    return frame
 
 
 # ---------------------------------------------------------------------- checking

@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from bayes_rent.errors import BayesRentError
+
 __all__ = [
     "Construct",
     "Covariate",
@@ -69,7 +71,7 @@ _ITEM_KEYS = {"id", "zh", "en", "reverse", "scale_points"}
 _COVARIATE_KEYS = {"id", "type", "zh", "en", "min", "max", "labels", "levels"}
 
 
-class SchemaError(ValueError):
+class SchemaError(BayesRentError, ValueError):
     """A questionnaire map that cannot be used, with every problem found in it.
 
     Attributes
