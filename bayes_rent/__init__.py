@@ -13,10 +13,12 @@ Examples
 2   f  =~  x3   True
 """
 
+import bayes_rent.warnings_filter  # noqa: F401  (first: before ArviZ and PyTensor load)
 from bayes_rent import grey
 from bayes_rent.data import datasets
 from bayes_rent.data.observed import DataError
 from bayes_rent.data.survey import SurveyError, SurveySchema, book_schema, read_survey
+from bayes_rent.errors import BayesRentError
 from bayes_rent.fit.base import Fit
 from bayes_rent.fit.group import GroupFit
 from bayes_rent.fit.twolevel import TwoLevelFit
@@ -26,6 +28,7 @@ from bayes_rent.results.diagnostics import ConvergenceWarning
 from bayes_rent.spec.syntax import ModelSyntaxError
 
 __all__ = [
+    "BayesRentError",
     "ConvergenceWarning",
     "DataError",
     "Fit",

@@ -19,6 +19,7 @@ Every function accepts pandas, NumPy or xarray inputs; ``DataArray`` inputs may 
 dimensions such as ``chain`` and ``draw`` that are broadcast over without Python loops.
 """
 
+from ._common import GreyWarning
 from .coordination import (
     COUPLING_METHODS,
     coupling_coordination,
@@ -47,6 +48,7 @@ from .posterior import (
     bayesian_bootstrap_weights,
     coupling_from_scores,
     regression_over_draws,
+    system_dimensions,
 )
 from .relational import relational_coefficients, relational_grade
 from .weights import (
@@ -71,6 +73,7 @@ __all__ = [
     "COUPLING_METHODS",
     "DEVELOPMENT_BANDS",
     "GreyCouplingResult",
+    "GreyWarning",
     "NC_DIMENSIONS",
     "NORMALIZE_METHODS",
     "PosteriorCoupling",
@@ -95,5 +98,6 @@ __all__ = [
     "relational_grade",
     "relative_development",
     "subsystem_index",
+    "system_dimensions",
     "user_weights",
 ]
