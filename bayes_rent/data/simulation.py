@@ -94,24 +94,15 @@ INDUSTRIES = ("electronics", "textiles_apparel", "metallurgy", "machinery", "med
 
 #: Structural paths ``(outcome, predictor): coefficient`` in latent SD units.
 BOOK_PATHS: dict[tuple[str, str], float] = {
-    ("KR", "RE"): 0.20,
-    ("KR", "SE"): 0.15,
-    ("KR", "NC"): 0.25,
-    ("KR", "AC"): 0.30,
+    ("KR", "RE"): 0.20, ("KR", "SE"): 0.15, ("KR", "NC"): 0.25, ("KR", "AC"): 0.30,
     ("IG", "KR"): 0.40,
-    ("IG", "RE"): 0.10,
-    ("IG", "SE"): 0.05,
-    ("IG", "NC"): 0.15,
-    ("IG", "AC"): 0.10,
+    ("IG", "RE"): 0.10, ("IG", "SE"): 0.05, ("IG", "NC"): 0.15, ("IG", "AC"): 0.10,
 }
 
 #: Within-cluster correlations of the exogenous constructs (their variances are 1).
-EXOGENOUS_CORRELATIONS: dict[tuple[str, str], float] = {
-    ("RE", "SE"): 0.40,
-    ("RE", "NC"): 0.45,
-    ("RE", "AC"): 0.35,
-    ("SE", "NC"): 0.40,
-    ("SE", "AC"): 0.30,
+EXOGENOUS_CORRELATIONS: dict[tuple[str, str], float] = {  # each pair once, row by row
+    ("RE", "SE"): 0.40, ("RE", "NC"): 0.45, ("RE", "AC"): 0.35,
+    ("SE", "NC"): 0.40, ("SE", "AC"): 0.30,
     ("NC", "AC"): 0.50,
 }
 
@@ -277,45 +268,14 @@ def simulate_cluster_survey(
     if not 0 <= missing_rate < 1:
         raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate}")
     paths = dict(BOOK_PATHS if paths is None else paths)
-    correlations = dict(exogenous_correlations or {})
     residuals = dict(RESIDUAL_VARIANCES if residual_variances is None else residual_variances)
     effects = dict(COVARIATE_EFFECTS if covariate_effects is None else covariate_effects)
     sizes = allocate_clusters(SUZHOU_CLUSTERS if clusters is None else clusters, n_firms)
-
-    construct_ids = [c.id for c in schema.constructs]
-    named = {name for pair in paths for name in pair} | {n for p in correlations for n in p}
-    unknown = sorted(named - set(construct_ids))
-    if unknown:
-        raise ValueError(
-            f"the paths name constructs the questionnaire map does not have: {unknown}; "
-            f"its constructs are {construct_ids}"
-        )
-    order = _causal_order(construct_ids, paths)
-    endogenous = {lhs for lhs, _ in paths}
-    exogenous = [c for c in order if c not in endogenous]
-    if exogenous_correlations is None:  # the book's, for those of its constructs in the model
-        correlations = {
-            pair: r
-            for pair, r in EXOGENOUS_CORRELATIONS.items()
-            if pair[0] in exogenous and pair[1] in exogenous
-        }
-    known_covariates = set(_COVARIATE_CENTRES) | {"industry"}
-    odd = [cov.id for cov in schema.covariates if cov.id not in known_covariates]
-    if odd:
-        raise ValueError(f"cannot simulate covariates {odd}; known are {sorted(known_covariates)}")
-    if schema.covariates and outcome not in construct_ids:
-        raise ValueError(f"outcome {outcome!r} is not a construct of the map")
-
-    phi = np.eye(len(exogenous))
-    for (x, y), r in correlations.items():
-        if x in exogenous and y in exogenous:
-            i, j = exogenous.index(x), exogenous.index(y)
-            phi[i, j] = phi[j, i] = r
-    if np.linalg.eigvalsh(phi).min() <= 0:
-        raise ValueError("the exogenous correlations do not form a positive definite matrix")
+    order, exogenous, correlations = _structure(schema, paths, exogenous_correlations, outcome)
+    phi = _exogenous_correlation_matrix(exogenous, correlations)
     cluster_sds = {
-        c: float(cluster_sd[c] if isinstance(cluster_sd, Mapping) else cluster_sd)
-        for c in construct_ids
+        c.id: float(cluster_sd[c.id] if isinstance(cluster_sd, Mapping) else cluster_sd)
+        for c in schema.constructs
     }
 
     param_rng, data_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
@@ -334,27 +294,16 @@ def simulate_cluster_survey(
     covariates = _draw_covariates(names, cluster_of, data_rng)
     for cov in schema.covariates:
         frame[cov.id] = covariates[cov.id]
+    intercept, covariate_term, used_effects = _covariate_term(schema, effects, covariates, n)
 
     # ---- latent constructs
-    u = {c: data_rng.normal(0.0, cluster_sds[c], len(names)) for c in construct_ids}
+    u = {c: data_rng.normal(0.0, cluster_sds[c], len(names)) for c in cluster_sds}
     scores: dict[str, np.ndarray] = {}
     within = data_rng.multivariate_normal(np.zeros(len(exogenous)), phi, size=n, method="cholesky")
     for j, c in enumerate(exogenous):
         scores[c] = u[c][cluster_of] + within[:, j]
-    intercept = 0.0
-    covariate_term = np.zeros(n)
-    used_effects: dict[str, float] = {}
-    if schema.covariates:
-        present = {cov.id for cov in schema.covariates}
-        for name, effect in effects.items():
-            column = _effect_column(name, covariates, present)
-            if column is None:
-                continue
-            used_effects[name] = effect
-            covariate_term += effect * column
-            intercept -= effect * _COVARIATE_CENTRES.get(name, 0.0)
     for c in order:
-        if c not in endogenous:
+        if c in exogenous:
             continue
         value = u[c][cluster_of] + data_rng.normal(0.0, np.sqrt(residuals.get(c, 0.5)), n)
         for (lhs, rhs), beta in paths.items():
@@ -364,29 +313,7 @@ def simulate_cluster_survey(
             value = value + intercept + covariate_term
         scores[c] = value
 
-    # ---- dimensions, items, answers
-    answers: dict[str, np.ndarray] = {}
-    for construct in schema.constructs:
-        if construct.dimensions:
-            factors = {}
-            for dim in construct.dimensions:
-                g = measurement["second"][dim.id]
-                factors[dim.id] = g * scores[construct.id] + data_rng.normal(
-                    0.0, np.sqrt(1 - g * g), n
-                )
-            groups = [(factors[d.id], d.items) for d in construct.dimensions]
-        else:
-            groups = [(scores[construct.id], construct.direct_items)]
-        for factor, items in groups:
-            for item in items:
-                lam = measurement["loading"][item.id]
-                latent = lam * factor + data_rng.normal(0.0, np.sqrt(1 - lam * lam), n)
-                cuts = measurement["thresholds"][item.id]
-                category = 1 + (latent[:, None] > cuts[None, :]).sum(axis=1)
-                if item.reverse:
-                    category = item.scale_points + 1 - category
-                answers[item.id] = category.astype(float)
-
+    answers = _draw_answers(schema, measurement, scores, n, data_rng)
     # Missing at random: the chance depends only on the (observed) size band of the firm.
     if "firm_size" in covariates:
         weight = _MISSING_WEIGHT_BY_SIZE[covariates["firm_size"].astype(int) - 1]
@@ -414,6 +341,109 @@ def simulate_cluster_survey(
         outcome,
     )
     return frame, truth
+
+
+def _structure(
+    schema: SurveySchema,
+    paths: Mapping[tuple[str, str], float],
+    exogenous_correlations: Mapping[tuple[str, str], float] | None,
+    outcome: str,
+) -> tuple[list[str], list[str], dict[tuple[str, str], float]]:
+    """Check the model against the map; the causal order, the exogenous constructs and their
+    correlations (the book's among them by default)."""
+    construct_ids = [c.id for c in schema.constructs]
+    correlations = dict(exogenous_correlations or {})
+    named = {name for pair in paths for name in pair} | {n for p in correlations for n in p}
+    unknown = sorted(named - set(construct_ids))
+    if unknown:
+        raise ValueError(
+            f"the paths name constructs the questionnaire map does not have: {unknown}; "
+            f"its constructs are {construct_ids}"
+        )
+    order = _causal_order(construct_ids, paths)
+    endogenous = {lhs for lhs, _ in paths}
+    exogenous = [c for c in order if c not in endogenous]
+    if exogenous_correlations is None:  # the book's, for those of its constructs in the model
+        correlations = {
+            pair: r
+            for pair, r in EXOGENOUS_CORRELATIONS.items()
+            if pair[0] in exogenous and pair[1] in exogenous
+        }
+    known_covariates = set(_COVARIATE_CENTRES) | {"industry"}
+    odd = [cov.id for cov in schema.covariates if cov.id not in known_covariates]
+    if odd:
+        raise ValueError(f"cannot simulate covariates {odd}; known are {sorted(known_covariates)}")
+    if schema.covariates and outcome not in construct_ids:
+        raise ValueError(f"outcome {outcome!r} is not a construct of the map")
+    return order, exogenous, correlations
+
+
+def _exogenous_correlation_matrix(
+    exogenous: list[str], correlations: Mapping[tuple[str, str], float]
+) -> np.ndarray:
+    """``Phi``: unit diagonal, the given correlations; it must be positive definite."""
+    phi = np.eye(len(exogenous))
+    for (x, y), r in correlations.items():
+        if x in exogenous and y in exogenous:
+            i, j = exogenous.index(x), exogenous.index(y)
+            phi[i, j] = phi[j, i] = r
+    if np.linalg.eigvalsh(phi).min() <= 0:
+        raise ValueError("the exogenous correlations do not form a positive definite matrix")
+    return phi
+
+
+def _covariate_term(
+    schema: SurveySchema,
+    effects: Mapping[str, float],
+    covariates: Mapping[str, np.ndarray],
+    n: int,
+) -> tuple[float, np.ndarray, dict[str, float]]:
+    """The outcome's intercept (centring), covariate term and the effects that apply."""
+    intercept = 0.0
+    covariate_term = np.zeros(n)
+    used_effects: dict[str, float] = {}
+    if schema.covariates:
+        present = {cov.id for cov in schema.covariates}
+        for name, effect in effects.items():
+            column = _effect_column(name, covariates, present)
+            if column is None:
+                continue
+            used_effects[name] = effect
+            covariate_term += effect * column
+            intercept -= effect * _COVARIATE_CENTRES.get(name, 0.0)
+    return intercept, covariate_term, used_effects
+
+
+def _draw_answers(
+    schema: SurveySchema,
+    measurement: Mapping[str, Mapping[str, object]],
+    scores: Mapping[str, np.ndarray],
+    n: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Dimensions, latent responses and recorded answers (``float``) of every item."""
+    answers: dict[str, np.ndarray] = {}
+    for construct in schema.constructs:
+        if construct.dimensions:
+            factors = {}
+            for dim in construct.dimensions:
+                g = measurement["second"][dim.id]
+                factors[dim.id] = g * scores[construct.id] + rng.normal(
+                    0.0, np.sqrt(1 - g * g), n
+                )
+            groups = [(factors[d.id], d.items) for d in construct.dimensions]
+        else:
+            groups = [(scores[construct.id], construct.direct_items)]
+        for factor, items in groups:
+            for item in items:
+                lam = measurement["loading"][item.id]
+                latent = lam * factor + rng.normal(0.0, np.sqrt(1 - lam * lam), n)
+                cuts = measurement["thresholds"][item.id]
+                category = 1 + (latent[:, None] > cuts[None, :]).sum(axis=1)
+                if item.reverse:
+                    category = item.scale_points + 1 - category
+                answers[item.id] = category.astype(float)
+    return answers
 
 
 def _causal_order(constructs: list[str], paths: Mapping[tuple[str, str], float]) -> list[str]:

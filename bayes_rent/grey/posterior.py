@@ -92,12 +92,72 @@ __all__ = [
     "bayesian_bootstrap_weights",
     "coupling_from_scores",
     "regression_over_draws",
+    "system_dimensions",
 ]
 
-#: The network-capability dimensions of the book's questionnaire (part 4).
-NC_DIMENSIONS: tuple[str, ...] = ("vision", "construction", "management", "portfolio")
-#: The absorptive-capability dimensions (part 3).
-AC_DIMENSIONS: tuple[str, ...] = ("acquisition", "assimilation", "transformation", "exploitation")
+# The defaults are the ids of the book's questionnaire map, not read from it: grey/ imports
+# nothing else of bayes_rent. tests/test_grey_defaults.py keeps them equal to book_schema().
+#: The network-capability dimensions of the book's questionnaire map (construct ``NC`` of
+#: ``models/questionnaire.yaml``), as the shipped models name their latent variables.
+NC_DIMENSIONS: tuple[str, ...] = ("nc_vision", "nc_construction", "nc_relmgmt", "nc_portfolio")
+#: The absorptive-capability dimensions (construct ``AC`` of the map).
+AC_DIMENSIONS: tuple[str, ...] = (
+    "ac_acquisition", "ac_assimilation", "ac_transformation", "ac_exploitation",
+)
+
+
+def system_dimensions(schema: Any, construct: str) -> tuple[str, ...]:
+    """The dimensions of one construct in a questionnaire map: the latent variables it sums.
+
+    Parameters
+    ----------
+    schema
+        A questionnaire map: a :class:`bayes_rent.SurveySchema` (anything whose
+        ``construct(id).dimensions`` have an ``id``), or a mapping from construct to
+        dimension names.
+    construct
+        The construct, e.g. ``"NC"``.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> from bayes_rent.grey import system_dimensions
+    >>> system_dimensions({"NC": ["vision", "reach"], "AC": ["uptake"]}, "NC")
+    ('vision', 'reach')
+    >>> import bayes_rent as br
+    >>> system_dimensions(br.book_schema(), "AC")[:2]
+    ('ac_acquisition', 'ac_assimilation')
+    """
+    if isinstance(schema, Mapping):
+        if construct not in schema:
+            raise KeyError(f"no construct {construct!r} in the map (constructs: {list(schema)})")
+        names = tuple(str(d) for d in schema[construct])
+    else:
+        names = tuple(str(d.id) for d in schema.construct(construct).dimensions)
+    if not names:
+        raise ValueError(
+            f"construct {construct!r} has no dimensions in the questionnaire map; name the "
+            "constructs of the system with x= and y="
+        )
+    return names
+
+
+def _systems(
+    x: Sequence[Hashable] | None, y: Sequence[Hashable] | None, schema: Any,
+    system_names: tuple[str, str],
+) -> tuple[Sequence[Hashable], Sequence[Hashable], bool]:
+    """x and y as given, else from the map (``schema``, or the book's); and whether defaulted."""
+    defaults = (NC_DIMENSIONS, AC_DIMENSIONS)
+    picked = []
+    for given, name, default in zip((x, y), system_names, defaults, strict=True):
+        if given is not None:
+            picked.append(given)
+        else:
+            picked.append(default if schema is None else system_dimensions(schema, name))
+    return picked[0], picked[1], x is None or y is None
 
 
 def bayesian_bootstrap_weights(
@@ -181,10 +241,9 @@ class PosteriorCoupling:
     --------
     >>> import numpy as np, xarray as xr
     >>> from bayes_rent.grey import coupling_from_scores
-    >>> rng = np.random.default_rng(0)
     >>> names = ["vision", "construction", "acquisition", "assimilation", "KR"]
-    >>> s = xr.DataArray(rng.normal(size=(2, 100, 40, 5)),
-    ...                  dims=("chain", "draw", "respondent", "construct"),
+    >>> dims = ("chain", "draw", "respondent", "construct")
+    >>> s = xr.DataArray(np.random.default_rng(0).normal(size=(2, 100, 40, 5)), dims=dims,
     ...                  coords={"construct": names})
     >>> res = coupling_from_scores(s, x=names[:2], y=names[2:4], outcomes=["KR"],
     ...                            cluster=np.repeat(["a", "b"], 20))
@@ -254,11 +313,10 @@ class PosteriorCoupling:
         --------
         >>> import numpy as np, xarray as xr
         >>> from bayes_rent.grey import coupling_from_scores
-        >>> rng = np.random.default_rng(0)
         >>> names = ["vision", "construction", "acquisition", "assimilation"]
-        >>> s = xr.DataArray(rng.normal(size=(2, 50, 30, 4)),
-        ...                  dims=("chain", "draw", "respondent", "construct"),
-        ...                  coords={"construct": names})
+        >>> s = xr.DataArray(np.random.default_rng(0).normal(size=(2, 50, 30, 4)),
+        ...                  dims=("chain", "draw", "respondent", "construct"))
+        >>> s = s.assign_coords(construct=names)
         >>> p = coupling_from_scores(s, x=names[:2], y=names[2:]).level_probabilities("D")
         >>> p.shape, bool(np.allclose(p.sum(axis=1), 1.0))
         ((30, 10), True)
@@ -449,9 +507,10 @@ def _aggregate(
 
 def coupling_from_scores(
     scores: xr.DataArray,
-    x: Sequence[Hashable] = NC_DIMENSIONS,
-    y: Sequence[Hashable] = AC_DIMENSIONS,
+    x: Sequence[Hashable] | None = None,
+    y: Sequence[Hashable] | None = None,
     *,
+    schema: Any = None,
     cluster: Any = None,
     rho: float = 0.5,
     extremes: str = "all",
@@ -478,7 +537,16 @@ def coupling_from_scores(
         Posterior latent scores, dims ``(chain, draw, respondent, construct)`` (the interface of
         ``fit.scores()``); any dims other than respondent and construct are kept as batch dims.
     x, y
-        Constructs forming system X (default the NC dimensions) and system Y (the AC dimensions).
+        Constructs forming system X and system Y. By default the dimensions of the constructs
+        ``system_names`` (``NC``, ``AC``) in the questionnaire map ``schema``; without a map,
+        those of the book's map (:data:`NC_DIMENSIONS`, :data:`AC_DIMENSIONS`: ``nc_vision``,
+        ..., ``ac_exploitation``), the names ``models/full_model.lav`` gives them, so
+        ``coupling_from_scores(fit.scores())`` works on the book's model as it is.
+    schema
+        A questionnaire map for the defaults of ``x`` and ``y``: a
+        :class:`bayes_rent.SurveySchema` (``br.book_schema()``,
+        ``br.SurveySchema.from_yaml(...)``) or a mapping ``{"NC": [...], "AC": [...]}``; see
+        :func:`system_dimensions`.
     cluster
         Cluster of each respondent: the name of a coordinate of ``scores`` along the respondent
         dim, or one label per respondent (array, ``Series`` indexed by respondent, ``DataArray``).
@@ -516,6 +584,7 @@ def coupling_from_scores(
     Returns
     -------
     PosteriorCoupling
+        The posterior of the indices, with the grey result and the settings used.
 
     Examples
     --------
@@ -535,34 +604,15 @@ def coupling_from_scores(
     >>> res.levels("D_cluster").shape[0]
     2
     """
-    if not isinstance(scores, xr.DataArray):
-        raise TypeError("scores must be an xarray.DataArray (chain, draw, respondent, construct)")
     resp, con = respondent_dim, construct_dim
-    for d in (resp, con):
-        if d not in scores.dims:
-            raise ValueError(f"scores has no dimension {d!r}; dims are {scores.dims}")
-    available = list(scores[con].values) if con in scores.coords else []
-    wanted = [*x, *y, *(outcomes or [])]
-    missing = [c for c in wanted if c not in available]
-    if missing:
-        raise ValueError(f"constructs {missing} are not in scores; available: {available}")
-    if len(system_names) != 2:
-        raise ValueError("system_names needs two names")
+    x, y = _checked_systems(scores, x, y, schema, system_names, outcomes, resp, con)
     rng = np.random.default_rng(seed)
     batch = [d for d in scores.dims if d not in (resp, con)]
     sizes = {d: scores.sizes[d] for d in batch}
     X = scores.sel({con: list(x)}).transpose(*batch, resp, con)
     Y = scores.sel({con: list(y)}).transpose(*batch, resp, con)
     clusters = _cluster_labels(cluster, scores, resp)
-
-    if isinstance(bootstrap, xr.DataArray):
-        bw = bootstrap
-    elif bootstrap:
-        rcoords = scores[resp].values if resp in scores.coords else None
-        bw = bayesian_bootstrap_weights(sizes, scores.sizes[resp], sample_dim=resp,
-                                        coords=rcoords, seed=rng)
-    else:
-        bw = None
+    bw = _bootstrap_weights(bootstrap, scores, sizes, resp, rng)
 
     grey = grey_coupling(X, Y, rho, extremes=extremes, normalize=grey_normalize,
                          groups=clusters, group_dim="cluster", sample_weights=bw,
@@ -578,37 +628,19 @@ def coupling_from_scores(
     U = xr.concat([u1, u2], dim=pd.Index(list(system_names), name="system"), coords="minimal")
     U = U.transpose(*batch, resp, "system")
     cc = coupling_coordination(U, system_weights, method, system_dim="system")
-    ratio = (u1 / u2).rename("ratio")
 
-    data: dict[str, xr.DataArray] = {
-        "grey_C": grey.coupling, "grey_C_overall": grey.overall, "gamma": grey.degree_matrix,
-        "gamma_x": grey.x_means, "gamma_y": grey.y_means, "U": U,
-        "C": cc["C"], "T": cc["T"], "D": cc["D"], "ratio": ratio,
-    }
-    if grey.group_coupling is not None:
-        data["grey_C_cluster"] = grey.group_coupling
-        data["gamma_cluster"] = grey.group_degree_matrix
-    for var in ("C", "T", "D", "U", "ratio"):
-        overall, by = _aggregate(data[var], resp, bw, clusters)
-        data[f"{var}_overall"] = overall
-        if by is not None:
-            data[f"{var}_cluster"] = by
+    data = _posterior_variables(grey, U, cc, (u1 / u2).rename("ratio"), (resp, bw, clusters))
     for name, w, dim in (("x_weights", wx, "x"), ("y_weights", wy, "y")):
         if set(w.dims) - {con}:
             data[name] = w.rename({con: dim})
-
     if outcomes:
-        ref = scores.sel({con: list(outcomes)}).rename({con: "outcome"})
-        ref = normalize(ref.transpose(*batch, resp, "outcome"), "minmax", sample_dim=resp,
-                        indicator_dim="outcome")
-        comp = xr.concat(
+        index = xr.concat(
             [cc["D"], cc["C"], grey.coupling, u1, u2],
             dim=pd.Index(["D", "C", "grey_C", *system_names], name="index"), coords="minimal",
         ).transpose(*batch, resp, "index")
-        comp = normalize(comp, "minmax", sample_dim=resp, indicator_dim="index")
-        xi = relational_coefficients(ref.transpose("outcome", *batch, resp), comp, rho,
-                                     extremes="all", sample_dim=resp, indicator_dim="index")
-        data["grade"] = relational_grade(xi, bw, sample_dim=resp, indicator_dim="index")
+        ref = scores.sel({con: list(outcomes)}).rename({con: "outcome"})
+        data["grade"] = _outcome_grade(ref.transpose(*batch, resp, "outcome"), index, rho, bw,
+                                       resp)
 
     post = xr.Dataset(data)
     post = post.drop_vars([c for c in post.coords if c == con])
@@ -618,6 +650,93 @@ def coupling_from_scores(
                 "bootstrap": bw is not None, "feature_range": feature_range}
     post.attrs.update({k: str(v) for k, v in settings.items()})
     return PosteriorCoupling(post, grey, settings)
+
+
+def _checked_systems(
+    scores: Any,
+    x: Sequence[Hashable] | None,
+    y: Sequence[Hashable] | None,
+    schema: Any,
+    system_names: tuple[str, str],
+    outcomes: Sequence[Hashable] | None,
+    resp: str,
+    con: str,
+) -> tuple[list[Hashable], list[Hashable]]:
+    """Check ``scores`` and resolve the constructs of systems X and Y (with their defaults)."""
+    if not isinstance(scores, xr.DataArray):
+        raise TypeError("scores must be an xarray.DataArray (chain, draw, respondent, construct)")
+    for d in (resp, con):
+        if d not in scores.dims:
+            raise ValueError(f"scores has no dimension {d!r}; dims are {scores.dims}")
+    x, y, defaulted = _systems(x, y, schema, system_names)
+    available = list(scores[con].values) if con in scores.coords else []
+    wanted = [*x, *y, *(outcomes or [])]
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        hint = ""
+        if defaulted:
+            source = "the book's questionnaire map" if schema is None else "the map given"
+            hint = (f" (the default systems are the {system_names[0]} and {system_names[1]} "
+                    f"dimensions of {source}; name them with x= and y=, or pass schema=)")
+        raise ValueError(f"constructs {missing} are not in scores; available: {available}{hint}")
+    if len(system_names) != 2:
+        raise ValueError("system_names needs two names")
+    return x, y
+
+
+def _bootstrap_weights(
+    bootstrap: bool | xr.DataArray,
+    scores: xr.DataArray,
+    sizes: Mapping[Hashable, int],
+    resp: str,
+    rng: np.random.Generator,
+) -> xr.DataArray | None:
+    """The Bayesian-bootstrap weights over firms asked for by ``bootstrap``, or None."""
+    if isinstance(bootstrap, xr.DataArray):
+        return bootstrap
+    if not bootstrap:
+        return None
+    rcoords = scores[resp].values if resp in scores.coords else None
+    return bayesian_bootstrap_weights(sizes, scores.sizes[resp], sample_dim=resp,
+                                      coords=rcoords, seed=rng)
+
+
+def _posterior_variables(
+    grey: GreyCouplingResult,
+    U: xr.DataArray,
+    cc: xr.Dataset,
+    ratio: xr.DataArray,
+    pooling: tuple[str, xr.DataArray | None, Any],
+) -> dict[str, xr.DataArray]:
+    """The per-firm indices and their overall and cluster means; ``pooling = (resp, bw,
+    clusters)``."""
+    data: dict[str, xr.DataArray] = {
+        "grey_C": grey.coupling, "grey_C_overall": grey.overall, "gamma": grey.degree_matrix,
+        "gamma_x": grey.x_means, "gamma_y": grey.y_means, "U": U,
+        "C": cc["C"], "T": cc["T"], "D": cc["D"], "ratio": ratio,
+    }
+    if grey.group_coupling is not None:
+        data["grey_C_cluster"] = grey.group_coupling
+        data["gamma_cluster"] = grey.group_degree_matrix
+    for var in ("C", "T", "D", "U", "ratio"):
+        overall, by = _aggregate(data[var], *pooling)
+        data[f"{var}_overall"] = overall
+        if by is not None:
+            data[f"{var}_cluster"] = by
+    return data
+
+
+def _outcome_grade(
+    ref: xr.DataArray, index: xr.DataArray, rho: float, bw: xr.DataArray | None, resp: str
+) -> xr.DataArray:
+    """Grey relational grade of the indices ``(..., resp, index)`` against each outcome
+    ``(..., resp, outcome)``, both min-max normalised per draw."""
+    ref = normalize(ref, "minmax", sample_dim=resp, indicator_dim="outcome")
+    comp = normalize(index, "minmax", sample_dim=resp, indicator_dim="index")
+    batch = [d for d in ref.dims if d not in (resp, "outcome")]
+    xi = relational_coefficients(ref.transpose("outcome", *batch, resp), comp, rho,
+                                 extremes="all", sample_dim=resp, indicator_dim="index")
+    return relational_grade(xi, bw, sample_dim=resp, indicator_dim="index")
 
 
 @dataclass
@@ -675,6 +794,7 @@ def regression_over_draws(
     Returns
     -------
     RegressionOverDraws
+        The per-draw fits and the combined table.
 
     Examples
     --------

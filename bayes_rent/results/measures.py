@@ -40,14 +40,19 @@ unique variance of the construct.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.results.standardized import _names, _values, labelled_moments, phantom_map
+from bayes_rent.results.standardized import (
+    labelled_moments,
+    matrix_names,
+    matrix_values,
+    phantom_map,
+)
 from bayes_rent.results.summary import summarize_draws
 
 __all__ = [
@@ -121,7 +126,7 @@ class _Joint:
     """
 
     def __init__(self, matrices: xr.Dataset) -> None:
-        observed, latent, phantom = _names(matrices)
+        observed, latent, phantom = matrix_names(matrices)
         mom = labelled_moments(matrices)
         phi = mom["latent_cov"].values
         sigma = mom["observed_cov"].values
@@ -134,12 +139,12 @@ class _Joint:
         cov[:, :, p:, :p] = np.swapaxes(cross, 2, 3)
         cov[:, :, p:, p:] = phi
         resid = np.zeros_like(cov)
-        resid[:, :, :p, :p] = _values(matrices, "Theta", "observed", "observed_col")
-        resid[:, :, p:, p:] = _values(matrices, "Psi", "latent", "latent_col")
+        resid[:, :, :p, :p] = matrix_values(matrices, "Theta", "observed", "observed_col")
+        resid[:, :, p:, p:] = matrix_values(matrices, "Psi", "latent", "latent_col")
         load = np.concatenate(
             [
-                _values(matrices, "Lambda", "observed", "latent"),
-                _values(matrices, "B", "latent", "latent_col"),
+                matrix_values(matrices, "Lambda", "observed", "latent"),
+                matrix_values(matrices, "B", "latent", "latent_col"),
             ],
             axis=2,
         )
@@ -158,6 +163,10 @@ class _Joint:
         self.index = index
         self.latent_index = li
         self.var = np.diagonal(cov, axis1=2, axis2=3)
+
+    def pair_coords(self, names: list[str]) -> dict[str, object]:
+        """Coordinates of a (chain, draw, construct, construct_col) array."""
+        return {"chain": self.chain, "draw": self.draw, "construct": names, "construct_col": names}
 
     def nodes(self, names: Sequence[str]) -> np.ndarray:
         missing = [n for n in names if n not in self.index]
@@ -186,7 +195,18 @@ class _Joint:
         return lam, res, phi
 
 
-def _per_construct(joint: _Joint, names: list[str], values: list[np.ndarray], name: str):
+def _per_construct(
+    matrices: xr.Dataset,
+    partable: pd.DataFrame,
+    standardized: bool,
+    statistic: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    name: str,
+) -> xr.DataArray:
+    """``statistic(loadings, residuals, phi)`` of every assessable construct, per draw."""
+    joint = _Joint(matrices)
+    cons = constructs(partable)
+    names = _assessable(cons)
+    values = [statistic(*joint.block(c, cons[c], standardized)) for c in names]
     data = np.stack(values, axis=-1) if values else np.zeros(joint.cov.shape[:2] + (0,))
     return xr.DataArray(
         data,
@@ -251,10 +271,8 @@ def composite_reliability(
 
     Parameters
     ----------
-    matrices : xarray.Dataset
-        Model matrices.
-    partable : pandas.DataFrame
-        Parameter table (its ``=~`` rows define the constructs).
+    matrices, partable
+        As for :func:`standardized_loadings`.
     standardized : bool
         True (default): completely standardized loadings and residual (co)variances, the CR
         reported in management research. False: raw loadings and residual (co)variances, with
@@ -267,66 +285,42 @@ def composite_reliability(
 
     Examples
     --------
-    >>> import pandas as pd
     >>> from bayes_rent.results.standardized import matrices_from_parameters
-    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"],
-    ...                    "op": ["=~", "=~", "~~", "~~", "~~"],
-    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"],
-    ...                    "est": [0.8, 0.6, 1.0, 0.36, 0.64]})
+    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"], "op": ["=~", "=~", "~~", "~~", "~~"],
+    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"], "est": [.8, .6, 1, .36, .64]})
     >>> cr = composite_reliability(matrices_from_parameters(pt), pt)
     >>> round(float(cr.sel(construct="f").squeeze()), 4)  # 1.96 / (1.96 + 1.0)
     0.6622
     """
-    joint = _Joint(matrices)
-    cons = constructs(partable)
-    names, vals = [], []
-    for c in _assessable(cons):
-        lam, res, phi = joint.block(c, cons[c], standardized)
+
+    def omega(lam: np.ndarray, res: np.ndarray, phi: np.ndarray) -> np.ndarray:
         num = lam.sum(axis=-1) ** 2 * phi
         with np.errstate(divide="ignore", invalid="ignore"):
-            vals.append(num / (num + res.sum(axis=(-2, -1))))
-        names.append(c)
-    return _per_construct(joint, names, vals, "composite_reliability")
+            return num / (num + res.sum(axis=(-2, -1)))
+
+    return _per_construct(matrices, partable, standardized, omega, "composite_reliability")
 
 
 def average_variance_extracted(matrices: xr.Dataset, partable: pd.DataFrame) -> xr.DataArray:
     """Average variance extracted of every construct, per draw.
 
     ``AVE = mean_i(lambda_i*^2)``, the mean squared completely standardized loading over the
-    construct's indicators (its dimensions, for a second-order construct).
-
-    Parameters
-    ----------
-    matrices : xarray.Dataset
-        Model matrices.
-    partable : pandas.DataFrame
-        Parameter table (its ``=~`` rows define the constructs).
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims ``(chain, draw, construct)``, constructs with at least two indicators.
+    construct's indicators (its dimensions, for a second-order construct). Parameters and
+    result as for :func:`composite_reliability` with ``standardized=True``.
 
     Examples
     --------
-    >>> import pandas as pd
     >>> from bayes_rent.results.standardized import matrices_from_parameters
-    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"],
-    ...                    "op": ["=~", "=~", "~~", "~~", "~~"],
-    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"],
-    ...                    "est": [0.8, 0.6, 1.0, 0.36, 0.64]})
+    >>> rows = [("f", "=~", "y1", 0.8), ("f", "=~", "y2", 0.6), ("f", "~~", "f", 1.0),
+    ...         ("y1", "~~", "y1", 0.36), ("y2", "~~", "y2", 0.64)]
+    >>> pt = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "est"])
     >>> ave = average_variance_extracted(matrices_from_parameters(pt), pt)
     >>> round(float(ave.squeeze()), 4)  # (0.64 + 0.36) / 2
     0.5
     """
-    joint = _Joint(matrices)
-    cons = constructs(partable)
-    names, vals = [], []
-    for c in _assessable(cons):
-        lam, _, _ = joint.block(c, cons[c], standardized=True)
-        vals.append((lam**2).mean(axis=-1))
-        names.append(c)
-    return _per_construct(joint, names, vals, "ave")
+    return _per_construct(
+        matrices, partable, True, lambda lam, _res, _phi: (lam**2).mean(axis=-1), "ave"
+    )
 
 
 def _alpha_from_cov(cov: np.ndarray) -> np.ndarray:
@@ -435,6 +429,13 @@ def cronbach_alpha(
     )
 
 
+def _add_summary(out: pd.DataFrame, name: str, summary: pd.DataFrame) -> None:
+    """Add the columns ``name``, ``name_hdi_low`` and ``name_hdi_high`` from a draws summary."""
+    out[name] = summary["mean"].to_numpy()
+    out[f"{name}_hdi_low"] = summary["hdi_low"].to_numpy()
+    out[f"{name}_hdi_high"] = summary["hdi_high"].to_numpy()
+
+
 def _scale_frame(data: pd.DataFrame, cons: Mapping[str, list[str]]) -> pd.DataFrame:
     """Item columns plus one unit-weighted score column per dimension of a second-order construct.
 
@@ -468,10 +469,8 @@ def reliability_table(
 
     Parameters
     ----------
-    matrices : xarray.Dataset
-        Model matrices of the fit (every draw).
-    partable : pandas.DataFrame
-        Parameter table (its ``=~`` rows define the constructs).
+    matrices, partable
+        As for :func:`standardized_loadings`, every draw of the fit.
     data : pandas.DataFrame, optional
         The item responses, for alpha (NaN columns without it). For a second-order construct
         alpha is computed over its dimensions' mean scores.
@@ -498,13 +497,11 @@ def reliability_table(
 
     Examples
     --------
-    >>> import pandas as pd
     >>> from bayes_rent.results.standardized import matrices_from_parameters
-    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"],
-    ...                    "op": ["=~", "=~", "~~", "~~", "~~"],
-    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"],
-    ...                    "est": [0.8, 0.6, 1.0, 0.36, 0.64]})
-    >>> tab = reliability_table(matrices_from_parameters(pt), pt)
+    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"], "op": ["=~", "=~", "~~", "~~", "~~"],
+    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"], "est": [.8, .6, 1, .36, .64]})
+    >>> matrices = matrices_from_parameters(pt)
+    >>> tab = reliability_table(matrices, pt)
     >>> tab[["construct", "composite_reliability", "ave", "p_ave"]].round(3).values.tolist()
     [['f', 0.662, 0.5, 1.0]]
     """
@@ -547,13 +544,9 @@ def reliability_table(
     out["alpha"] = alpha
     out["alpha_hdi_low"] = alpha_lo
     out["alpha_hdi_high"] = alpha_hi
-    out["composite_reliability"] = cr_s["mean"].to_numpy()
-    out["composite_reliability_hdi_low"] = cr_s["hdi_low"].to_numpy()
-    out["composite_reliability_hdi_high"] = cr_s["hdi_high"].to_numpy()
+    _add_summary(out, "composite_reliability", cr_s)
     out["p_cr"] = (cr >= cr_threshold).mean(("chain", "draw")).values
-    out["ave"] = ave_s["mean"].to_numpy()
-    out["ave_hdi_low"] = ave_s["hdi_low"].to_numpy()
-    out["ave_hdi_high"] = ave_s["hdi_high"].to_numpy()
+    _add_summary(out, "ave", ave_s)
     out["p_ave"] = (ave >= ave_threshold).mean(("chain", "draw")).values
     out.attrs.update(
         {
@@ -665,12 +658,7 @@ def htmt(
         return xr.DataArray(
             vals,
             dims=("chain", "draw", "construct", "construct_col"),
-            coords={
-                "chain": joint.chain,
-                "draw": joint.draw,
-                "construct": names,
-                "construct_col": names,
-            },
+            coords=joint.pair_coords(names),
             name="htmt",
         )
     frame = _scale_frame(source, cons)
@@ -687,12 +675,7 @@ def htmt(
 def fornell_larcker(matrices: xr.Dataset, partable: pd.DataFrame) -> xr.Dataset:
     """Fornell-Larcker criterion for every pair of constructs, per draw.
 
-    Parameters
-    ----------
-    matrices : xarray.Dataset
-        Model matrices.
-    partable : pandas.DataFrame
-        Parameter table (its ``=~`` rows define the constructs).
+    ``matrices`` and ``partable`` are as for :func:`standardized_loadings`.
 
     Returns
     -------
@@ -731,27 +714,18 @@ def fornell_larcker(matrices: xr.Dataset, partable: pd.DataFrame) -> xr.Dataset:
                 continue
             ok = (sqrt_ave[:, :, a] > absr[:, :, a, b]) & (sqrt_ave[:, :, b] > absr[:, :, a, b])
             holds[:, :, a, b] = ok.astype(float)
-    coords = {
-        "chain": joint.chain,
-        "draw": joint.draw,
-        "construct": names,
-        "construct_col": names,
-    }
     return xr.Dataset(
         {
             "sqrt_ave": (("chain", "draw", "construct"), sqrt_ave),
             "correlation": (("chain", "draw", "construct", "construct_col"), corr),
             "holds": (("chain", "draw", "construct", "construct_col"), holds),
         },
-        coords=coords,
+        coords=joint.pair_coords(names),
     )
 
 
 def validity_table(
-    matrices: xr.Dataset,
-    partable: pd.DataFrame,
-    data: pd.DataFrame | None = None,
-    *,
+    matrices: xr.Dataset, partable: pd.DataFrame, data: pd.DataFrame | None = None, *,
     hdi_prob: float = 0.9,
     htmt_threshold: float = 0.85,
     absolute: bool = True,
@@ -761,14 +735,10 @@ def validity_table(
 
     Parameters
     ----------
-    matrices : xarray.Dataset
-        Model matrices of the fit (every draw).
-    partable : pandas.DataFrame
-        Parameter table (its ``=~`` rows define the constructs).
+    matrices, partable, hdi_prob
+        As for :func:`reliability_table`.
     data : pandas.DataFrame, optional
         Item responses, for the classical HTMT (NaN without it).
-    hdi_prob : float
-        Probability mass of the highest-density intervals.
     htmt_threshold : float
         ``p_htmt = P(HTMT < htmt_threshold)``; 0.85 (Kline; Henseler et al. 2015), 0.90 is the
         lenient alternative.
@@ -786,12 +756,10 @@ def validity_table(
 
     Examples
     --------
-    >>> import pandas as pd
     >>> from bayes_rent.results.standardized import matrices_from_parameters
-    >>> pt = pd.DataFrame({"lhs": ["A", "A", "B", "B", "A", "B", "A"] + ["a1", "a2", "b1", "b2"],
-    ...                    "op": ["=~"] * 4 + ["~~"] * 7,
-    ...                    "rhs": ["a1", "a2", "b1", "b2", "A", "B", "B"]
-    ...                           + ["a1", "a2", "b1", "b2"],
+    >>> items = ["a1", "a2", "b1", "b2"]
+    >>> pt = pd.DataFrame({"lhs": ["A", "A", "B", "B", "A", "B", "A"] + items,
+    ...                    "op": ["=~"] * 4 + ["~~"] * 7, "rhs": items + ["A", "B", "B"] + items,
     ...                    "est": [0.8, 0.8, 0.7, 0.7, 1.0, 1.0, 0.3, 0.36, 0.36, 0.51, 0.51]})
     >>> tab = validity_table(matrices_from_parameters(pt), pt)
     >>> tab[["construct_1", "construct_2", "htmt", "p_htmt"]].round(3).values.tolist()
@@ -831,12 +799,8 @@ def validity_table(
         out = pd.DataFrame(
             {"construct_1": [a for a, _ in pairs], "construct_2": [b for _, b in pairs]}
         )
-        out["correlation"] = r_s["mean"].to_numpy()
-        out["correlation_hdi_low"] = r_s["hdi_low"].to_numpy()
-        out["correlation_hdi_high"] = r_s["hdi_high"].to_numpy()
-        out["htmt"] = h_s["mean"].to_numpy()
-        out["htmt_hdi_low"] = h_s["hdi_low"].to_numpy()
-        out["htmt_hdi_high"] = h_s["hdi_high"].to_numpy()
+        _add_summary(out, "correlation", r_s)
+        _add_summary(out, "htmt", h_s)
         out["htmt_classical"] = [
             h_data.loc[a, b] if h_data is not None and a in h_data.index and b in h_data.index
             else np.nan

@@ -338,33 +338,21 @@ def _latex_escape(text: str) -> str:
 
 
 def to_latex(
-    df: pd.DataFrame,
-    path: str | Path | None = None,
-    *,
-    apa: bool = True,
-    caption: str | None = None,
-    label: str | None = None,
-    note: str | None = None,
+    df: pd.DataFrame, path: str | Path | None = None, *, apa: bool = True,
+    caption: str | None = None, label: str | None = None, note: str | None = None,
     **apa_kwargs,
 ) -> str:
     """A booktabs LaTeX table of a result table.
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        A result table (formatted with :func:`to_apa` first unless ``apa=False`` or it already
-        is).
-    path : str or pathlib.Path, optional
-        Also write the text there (UTF-8).
-    apa : bool
-        Apply :func:`to_apa`.
+    df, path, apa, **apa_kwargs
+        As for :func:`to_markdown`.
     caption, label : str, optional
         With either, the tabular is wrapped in a ``table`` float with ``\\caption`` and
         ``\\label``.
     note : str, optional
         An APA table note under the table (``\\textit{Note.} ...``), escaped like the cells.
-    **apa_kwargs
-        Passed to :func:`to_apa`.
 
     Returns
     -------
@@ -420,14 +408,10 @@ def to_csv(
 
     Parameters
     ----------
-    df : pandas.DataFrame
-        A result table.
-    path : str or pathlib.Path, optional
-        Also write the text there (UTF-8).
+    df, path, **apa_kwargs
+        As for :func:`to_markdown`.
     apa : bool
         Apply :func:`to_apa` first; ``False`` writes the numbers at full precision.
-    **apa_kwargs
-        Passed to :func:`to_apa`.
 
     Returns
     -------
