@@ -1,39 +1,36 @@
-"""``Model``: lavaan syntax in, a fitted Bayesian SEM out.
+"""``Model``: lavaan syntax in, a fitted Bayesian SEM out, by one route for every kind of model.
 
-The flow, one module per step::
+::
 
-    syntax text ─► parameter table ─► layout ─► PyMC model ─► sampler ─► Fit
-    (syntax.py)    (partable.py)      (backend/layout.py, backend/marginal.py) (sample.py) (fit.py)
+    syntax ─► parameter table ─► backend.prepare ─► run_sampler ─► Fit family
+    (spec/)   (spec/partable.py)  (backend/)         (sampling.py)  (fit/)
+
+:meth:`Model.fit` fills in the sampling defaults, lets :func:`~bayes_rent.backend.registry.
+choose_backend` pick the kind of model, and runs prepare → sample → fit
+(``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from bayes_rent.backend import clustered, conditional
-from bayes_rent.backend.marginal import build_model
-from bayes_rent.backend.multigroup import (
-    DEFAULT_POOLING_PRIOR,
-    build_multigroup_model,
-    group_layouts,
-    pooled_initvals,
-    pooled_paths,
-)
-from bayes_rent.backend.multigroup import data_for as multigroup_data
-from bayes_rent.backend.parameters import PriorGroup, chain_initvals, checked_prior_groups
-from bayes_rent.backend.start import conditional_start, start_values
-from bayes_rent.data.observed import DataError, check_data, moments
-from bayes_rent.fit.base import Fit
-from bayes_rent.fit.group import GroupFit
-from bayes_rent.sampling import DEFAULT_SAMPLER, run_sampler, structure_key
-from bayes_rent.spec.groups import group_labels, group_partable
-from bayes_rent.spec.identification import check_markers
-from bayes_rent.spec.layout import Layout, build_layout
+from bayes_rent.backend.base import FitRequest
+from bayes_rent.backend.multigroup import DEFAULT_POOLING_PRIOR
+from bayes_rent.backend.registry import choose_backend
+from bayes_rent.data.observed import DataError
+from bayes_rent.fit import Fit, GroupFit, TwoLevelFit
+from bayes_rent.sampling import DEFAULT_SAMPLER, run_sampler
 from bayes_rent.spec.partable import build_partable, latent_variables, observed_variables
+from bayes_rent.validation import apply_missing_codes, validate_fit_request
 
+#: the Fit family member for each kind of result a backend prepares
+FIT_KINDS = {"single": Fit, "groups": GroupFit, "twolevel": TwoLevelFit}
+#: the settings that go to the sampler (a fit records a few more, e.g. the group column)
+SAMPLER_OPTIONS = ("draws", "tune", "chains", "seed", "sampler", "progressbar", "target_accept")
 #: Sampling defaults of continuous models (blavaan-like: 4 chains of 1 000 + 1 000).
 SAMPLING = dict(draws=1000, tune=1000, chains=4, target_accept=None)
 #: Sampling defaults with ordinal items: every gradient touches every answer, and this
@@ -81,7 +78,7 @@ class Model:
         self.syntax = syntax
         self.std_lv = bool(std_lv)
         # None: the choice is the backend's (std_lv for ordinal items, markers otherwise)
-        self._std_lv_given = std_lv is not None
+        self.std_lv_given = std_lv is not None
         self._options = dict(std_lv=self.std_lv, meanstructure=meanstructure, fixed_x=fixed_x)
         self.partable = build_partable(syntax, **self._options)
 
@@ -105,6 +102,7 @@ class Model:
         cluster: str | pd.Series | None = None,
         random_paths: bool | list[str] = False,
         cluster_options: Mapping[str, object] | None = None,
+        missing_codes: Iterable[float] = (),
     ) -> Fit:
         """Sample the posterior of the model given the data.
 
@@ -167,8 +165,8 @@ class Model:
             clusters' latent means per draw. Continuous items only.
 
             A syntax with ``level: 1`` / ``level: 2`` blocks (lavaan's two-level models: a
-            within and a between model) is fitted by :func:`bayes_rent.fit.twolevel.fit_twolevel`
-            with the column as the cluster and returns a
+            within and a between model) is fitted by the two-level backend
+            (:mod:`bayes_rent.backend.twolevel`) with the column as the cluster and returns a
             :class:`~bayes_rent.fit.twolevel.TwoLevelFit` (complete, continuous data).
         random_paths : bool or list of str
             With ``cluster``: let these structural paths (by name, or all with ``True``)
@@ -177,6 +175,10 @@ class Model:
             With ``cluster``: ``cluster_prior``, ``path_prior`` (SD priors of the random
             effects) and ``centred`` (parameterization), as for
             :func:`bayes_rent.backend.clustered.build_clustered_model`.
+        missing_codes : iterable of float
+            Values that stand for a missing answer (e.g. ``-99``, ``999``); they become NaN
+            before the data are checked. A column whose values look like such codes gets a
+            warning that names it.
 
         Returns
         -------
@@ -184,67 +186,43 @@ class Model:
 
         Raises
         ------
-        bayes_rent.data.observed.DataError
-            When a column is absent, not numeric or constant, or there are too few rows.
+        bayes_rent.errors.BayesRentError
+            Before anything compiles, for any bad argument or data: ``OptionError``
+            (``draws=-5``), ``DataError`` (a column absent, not numeric, constant or with
+            infinite values; too few rows), ``IdentificationError`` (a factor with no scale).
         """
+        # every argument and the data are checked before anything compiles
+        validate_fit_request(
+            self.partable, data, draws=draws, tune=tune, chains=chains, seed=seed,
+            target_accept=target_accept, sampler=sampler, group=group, cluster=cluster,
+            ordered=ordered, pooling=pooling, missing_codes=missing_codes,
+        )
+        data = apply_missing_codes(data, missing_codes)
         ordinal_requested = bool(ordered) or self.partable["op"].eq("|").any()
         defaults = ORDINAL_SAMPLING if ordinal_requested else SAMPLING
-        draws = defaults["draws"] if draws is None else draws
-        tune = defaults["tune"] if tune is None else tune
-        chains = defaults["chains"] if chains is None else chains
-        target_accept = defaults["target_accept"] if target_accept is None else target_accept
-        if "level" in self.partable.columns and (self.partable["level"] == 2).any():
-            # 'level:' blocks: the two-level backend (bayes_rent.fit.twolevel, a TwoLevelFit)
-            from bayes_rent.fit.twolevel import fit_twolevel
-
-            return fit_twolevel(
-                self, data, cluster=cluster, draws=draws, tune=tune, chains=chains, seed=seed,
-                sampler=sampler, priors=priors, progressbar=progressbar, ordered=ordered,
-                group=group, random_paths=random_paths, cluster_options=cluster_options,
-                target_accept=target_accept, group_equal=group_equal, pooling=pooling,
-            )
-        settings = dict(draws=draws, tune=tune, chains=chains, sampler=sampler, seed=seed,
-                        progressbar=progressbar, target_accept=target_accept)
-        if pooling not in ("none", "partial"):
-            raise ValueError(f"pooling must be 'none' or 'partial', not {pooling!r}")
-        if group is not None:
-            if ordered or self.partable["op"].eq("|").any() or cluster is not None:
-                raise NotImplementedError(
-                    "group= is supported for continuous items without clusters; ordinal items "
-                    "or cluster= together with groups are not supported yet"
-                )
-            return self._fit_groups(
-                data, group, list(group_equal), pooling, pooling_prior, priors, settings
-            )
-        if pooling != "none" or group_equal:
-            raise ValueError("group_equal and pooling apply to multi-group fits: give group=")
-        observed = observed_variables(self.partable)
-        ids = data[cluster] if isinstance(cluster, str) else cluster
-        frame = check_data(pd.DataFrame(data), observed)
-        ordinal = self.ordinal_items(ordered)
-        categories = conditional.ordinal_categories(frame, ordinal)
-        std_lv = self.std_lv if self._std_lv_given or not ordinal else True
-        pt = self._partable_for(categories, std_lv)
-        if not std_lv:
-            pt = check_markers(pt, frame)
-        layout = build_layout(pt)
-        groups = checked_prior_groups(layout, priors)
-        key = structure_key(
-            pt[["lhs", "op", "rhs", "free", "value", "label"]].to_csv(),
-            [(g.name, g.spec, g.elements) for g in groups],
+        request = FitRequest(
+            draws=defaults["draws"] if draws is None else draws,
+            tune=defaults["tune"] if tune is None else tune,
+            chains=defaults["chains"] if chains is None else chains,
+            target_accept=defaults["target_accept"] if target_accept is None else target_accept,
+            seed=seed, sampler=sampler, progressbar=progressbar, priors=priors,
+            ordered=ordered, group=group, group_equal=list(group_equal), pooling=pooling,
+            pooling_prior=pooling_prior, cluster=cluster, random_paths=random_paths,
+            cluster_options=cluster_options,
         )
-        if ordinal and ids is not None:
-            raise NotImplementedError("cluster= with ordinal items is not supported yet")
-        if ordinal:
-            return self._fit_conditional(
-                frame, pt, layout, groups, key, categories, settings, std_lv
-            )
-        if ids is not None:
-            return self._fit_clustered(
-                frame, pt, layout, groups, key, ids, settings,
-                dict(cluster_options or {}, random_paths=random_paths),
-            )
-        return self._fit_marginal(frame, pt, layout, groups, key, settings)
+        backend = choose_backend(self, data, request)
+        prepared = backend.prepare(self, data, request)
+        settings = prepared.settings
+        started = time.perf_counter()
+        idata = run_sampler(
+            prepared.pm_model, prepared.key, prepared.data, prepared.initvals,
+            **{k: settings[k] for k in SAMPLER_OPTIONS}, **prepared.sampler_options,
+        )
+        settings = {**settings, "elapsed": time.perf_counter() - started}
+        return FIT_KINDS[prepared.fit_kind](
+            model=self, backend=backend, idata=idata, sampler=request.sampler,
+            settings=settings, **prepared.fit_parts,
+        )
 
     def ordinal_items(self, ordered: bool | list[str] | None) -> list[str]:
         """The items treated as ordinal, in model order.
@@ -274,7 +252,7 @@ class Model:
             chosen |= set(ordered)
         return [v for v in observed if v in chosen]
 
-    def _partable_for(self, categories: dict[str, np.ndarray], std_lv: bool) -> pd.DataFrame:
+    def partable_for(self, categories: dict[str, np.ndarray], std_lv: bool) -> pd.DataFrame:
         """The parameter table with thresholds for the data's categories."""
         if not categories:
             return self.partable
@@ -291,134 +269,6 @@ class Model:
                     f"{len(cats) - 1}"
                 )
         return pt
-
-    def _fit_groups(
-        self, data: pd.DataFrame, column: str, group_equal: list[str], pooling: str,
-        pooling_prior: str, priors: Mapping[str, str] | None, settings: dict,
-    ) -> GroupFit:
-        if column not in data.columns:
-            raise DataError(f"group column '{column}' is not in the data")
-        names = group_labels(data[column])
-        observed = observed_variables(self.partable)
-        frame = check_data(pd.DataFrame(data), observed)
-        single = self.partable if self.std_lv else check_markers(self.partable, frame)
-        pt = group_partable(single, len(names), group_equal, std_lv=self.std_lv,
-                            free_paths=pooling == "partial")
-        layout = build_layout(pt)
-        groups = checked_prior_groups(layout, priors)
-        layouts = group_layouts(layout)
-        parts = [
-            check_data(frame.loc[(data[column] == name).to_numpy()], observed,
-                       source=f"group {name!r} of column '{column}'")
-            for name in names
-        ]
-        stats = [moments(part) for part in parts]
-        pooled = pooled_paths(layout, pooling_prior) if pooling == "partial" else None
-        if pooled is not None and any(g.kind == "path" and g.name != "paths" for g in groups):
-            raise ValueError(
-                "pooling='partial' puts the default path prior on the common paths; priors "
-                "for single paths cannot be combined with it"
-            )
-        model = build_multigroup_model(layouts, stats, groups, names, pooled)
-        # each group's penalized-ML optimum; an element shared by groups starts at their mean
-        starts = np.array([
-            start_values(lay, s, std_lv=self.std_lv, data=part)
-            for lay, s, part in zip(layouts, stats, parts, strict=True)
-        ])
-        used = np.zeros(starts.shape, dtype=bool)
-        for k, lay in enumerate(layouts):
-            used[k, [lay.row_element[r] for r in lay.partable["id"] if r in lay.row_element]] = 1
-        start = (starts * used).sum(0) / np.maximum(used.sum(0), 1)
-        initvals = chain_initvals(start, groups, settings["chains"], settings["seed"])
-        if pooled is not None:
-            initvals = [pooled_initvals(point, pooled, groups, start) for point in initvals]
-            if settings["target_accept"] is None:
-                # the common-path/spread funnel: smaller steps remove its divergences
-                settings = {**settings, "target_accept": 0.95}
-        key = structure_key(
-            pt[["lhs", "op", "rhs", "group", "free", "value", "label"]].to_csv(),
-            [(g.name, g.spec, g.elements) for g in groups], "groups", names,
-            None if pooled is None else (pooled.names, pooled.prior),
-        )
-        idata = run_sampler(model, key, multigroup_data(stats), initvals, **settings)
-        return GroupFit(
-            group_names=names, group_column=column, group_layouts=layouts,
-            group_moments=stats, pooled=pooled,
-            model=self, partable=pt, layout=layout, groups=groups, idata=idata,
-            data=frame.assign(**{column: data[column].to_numpy()}), moments=moments(frame),
-            sampler=settings["sampler"], settings={**settings, "group": column},
-        )
-
-    def _fit_marginal(
-        self, frame: pd.DataFrame, pt: pd.DataFrame, layout: Layout,
-        groups: list[PriorGroup], key: str, settings: dict,
-    ) -> Fit:
-        stats = moments(frame)
-        missing_cells = filled = None
-        if stats.scattered:
-            values = frame.to_numpy(dtype=float)
-            missing_cells = np.nonzero(np.isnan(values))
-            filled = np.where(np.isnan(values), np.nanmean(values, axis=0), values)
-            key = structure_key(key, "augmented", missing_cells)
-        model = build_model(layout, stats, groups, missing_cells=missing_cells, filled=filled)
-        start = start_values(layout, stats, std_lv=self.std_lv, data=frame)
-        initvals = chain_initvals(start, groups, settings["chains"], settings["seed"])
-        if missing_cells is not None:
-            for point in initvals:
-                point["missing_answers"] = filled[missing_cells]
-        model_data = stats.as_data() if missing_cells is None else {"filled_data": filled}
-        idata = run_sampler(model, key, model_data, initvals, **settings)
-        return Fit(
-            model=self, partable=pt, layout=layout, groups=groups, idata=idata, data=frame,
-            moments=stats, sampler=settings["sampler"], settings=settings,
-        )
-
-    def _fit_clustered(
-        self, frame: pd.DataFrame, pt: pd.DataFrame, layout: Layout,
-        groups: list[PriorGroup], key: str, ids, settings: dict, options: dict,
-    ) -> Fit:
-        stats = clustered.cluster_moments(frame, ids)
-        paths = [
-            layout.elements[k].name
-            for k in clustered.random_path_elements(layout, options.pop("random_paths"))
-        ]
-        options = {"random_paths": paths, **options}
-        key = clustered.clustered_structure_key(key, stats, *sorted(options.items()))
-        model = clustered.build_clustered_model(layout, stats, groups, **options)
-        # the cluster effects start at 0, the shared parameters at the pooled data's optimum
-        start = start_values(layout, moments(frame), std_lv=self.std_lv, data=frame)
-        initvals = clustered.cluster_initvals(
-            chain_initvals(start, groups, settings["chains"], settings["seed"]), layout,
-            start, n_clusters=stats.n_clusters, **options,
-        )
-        idata = run_sampler(model, key, stats.as_data(bool(paths)), initvals, **settings)
-        return Fit(
-            model=self, partable=pt, layout=layout, groups=groups, idata=idata, data=frame,
-            moments=moments(frame), sampler=settings["sampler"],
-            settings={**settings, "cluster_options": options}, clusters=stats,
-        )
-
-    def _fit_conditional(
-        self, frame: pd.DataFrame, pt: pd.DataFrame, layout: Layout,
-        groups: list[PriorGroup], key: str, categories: dict[str, np.ndarray], settings: dict,
-        std_lv: bool,
-    ) -> Fit:
-        responses = conditional.arrange_responses(frame, layout, categories)
-        model = conditional.build_model(layout, groups, responses)
-        start, scores = conditional_start(layout, frame, responses, std_lv=std_lv)
-        initvals = [
-            conditional.sampled_point(layout, groups, start, point, scores)
-            for point in chain_initvals(start, groups, settings["chains"], settings["seed"])
-        ]
-        key = structure_key(key, "conditional", responses.codes.shape, responses.values.shape)
-        # one gradient touches every answer: JAX's compiled gradient is the faster one here
-        idata = run_sampler(model, key, responses.as_data(), initvals, nutpie_backend="jax",
-                            **settings)
-        return Fit(
-            model=self, partable=pt, layout=layout, groups=groups, idata=idata, data=frame,
-            moments=moments(frame), sampler=settings["sampler"], settings=settings,
-            responses=responses,
-        )
 
 
 def sem(syntax: str, data: pd.DataFrame, *, std_lv: bool | None = None, **kwargs) -> Fit:

@@ -13,7 +13,6 @@ Two things here matter more for speed than the sampler itself:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Callable
 
@@ -26,14 +25,6 @@ SAMPLERS = ("nutpie", "pymc", "numpyro")
 DEFAULT_SAMPLER = "nutpie"
 
 _COMPILED: dict[str, object] = {}
-
-
-def structure_key(*parts: object) -> str:
-    """A hash that identifies a model structure (not its data) for the compile cache."""
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(repr(p).encode())
-    return h.hexdigest()
 
 
 def _flat_initial_point(model: pm.Model, values: dict[str, np.ndarray]) -> Callable:
@@ -79,7 +70,8 @@ def run_sampler(
     model : pymc.Model
         The model (its ``pm.Data`` are replaced by ``data``).
     key : str
-        Structure key for the compile cache (:func:`structure_key`).
+        Structure key for the compile cache
+        (:func:`bayes_rent.backend.base.structure_key`).
     data : dict
         Values of the model's ``pm.Data``.
     initvals : list of dict

@@ -23,10 +23,10 @@ from scipy import optimize, stats
 
 import bayes_rent as br
 from bayes_rent.backend.marginal import pattern_loglik
+from bayes_rent.backend.marginal import respondent_loglik as _pointwise
 from bayes_rent.backend.parameters import element_draws
 from bayes_rent.data.observed import moments, saturated_loglik
 from bayes_rent.results.fit_indices import (
-    _pointwise,
     _posterior_mean_moments,
     _replicate_moments,
     bayes_chi_fit,

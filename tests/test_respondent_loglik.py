@@ -15,8 +15,8 @@ from numpy.polynomial.hermite_e import hermegauss
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm
 
-import bayes_rent.results.respondent_loglik as rl
-from bayes_rent.results.respondent_loglik import (
+import bayes_rent.backend.respondent_loglik as rl
+from bayes_rent.backend.respondent_loglik import (
     respondent_loglik,
     respondent_loglik_diagnostics,
 )

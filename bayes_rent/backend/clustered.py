@@ -1,7 +1,8 @@
 """Firms nested in industrial clusters: the marginal backend with cluster random effects.
 
 Every firm *i* of cluster *c* is a draw from the multivariate normal model of the marginal
-backend (DESIGN.md), with the latent means shifted by the cluster's random intercepts::
+backend (:mod:`bayes_rent.backend.marginal`), with the latent means shifted by the cluster's
+random intercepts::
 
     u_c  = τ ⊙ z_c,        z_c ~ N(0, I)            (non-centred: u_c ~ N(0, diag(τ²)))
     Σ    = Λ (I − B)⁻¹ Ψ (I − B)⁻ᵀ Λᵀ + Θ           (the same for every cluster)
@@ -57,6 +58,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
+from bayes_rent.backend.base import structure_key
 from bayes_rent.backend.parameters import PriorGroup, element_draws, element_vector
 from bayes_rent.data.observed import DataError
 from bayes_rent.spec.implied import implied_moments, total_operator
@@ -167,7 +169,7 @@ class ClusterMoments:
             # Σ_k n_k S_k over the pattern's cells: the within-cluster scatter of the pattern
             np.add.at(scatter, self.pattern_index,
                       self.n[:, None, None] * self.factor @ np.swapaxes(self.factor, -1, -2))
-            block_factor = np.stack([_psd_factor(s / n) for s, n in zip(
+            block_factor = np.stack([psd_factor(s / n) for s, n in zip(
                 scatter, block_n, strict=True)])
             block_mask = self.patterns
             block_group = np.zeros(n_pat, dtype=int)
@@ -184,13 +186,13 @@ class ClusterMoments:
         }
 
 
-def _psd_factor(cov: np.ndarray) -> np.ndarray:
+def psd_factor(cov: np.ndarray) -> np.ndarray:
     """``F`` with ``F Fᵀ = cov`` for a positive semi-definite matrix (eigen-factor)."""
     w, v = np.linalg.eigh(cov)
     return v * np.sqrt(np.clip(w, 0.0, None))
 
 
-def _cluster_codes(cluster, index: pd.Index) -> tuple[np.ndarray, list[str]]:
+def cluster_codes(cluster, index: pd.Index) -> tuple[np.ndarray, list[str]]:
     """Integer codes of the clusters per row and the cluster names in order.
 
     A categorical keeps its category order; other ids are sorted, so the order does not
@@ -255,7 +257,7 @@ def cluster_moments(data: pd.DataFrame, cluster) -> ClusterMoments:
     >>> m.n.tolist(), m.cluster_index.tolist(), m.mask.tolist()
     ([2, 1, 3], [0, 0, 1], [[1, 1], [0, 1], [1, 1]])
     """
-    codes, names = _cluster_codes(cluster, data.index)
+    codes, names = cluster_codes(cluster, data.index)
     y = data.to_numpy(dtype=float)
     observed = ~np.isnan(y)
     keep = observed.any(axis=1)
@@ -297,7 +299,7 @@ def cluster_moments(data: pd.DataFrame, cluster) -> ClusterMoments:
         cov = (rows - mu).T @ (rows - mu) / rows.shape[0]
         idx = np.flatnonzero(obs)
         mean[g, idx] = mu
-        factor[g][np.ix_(idx, idx)] = _psd_factor(cov)
+        factor[g][np.ix_(idx, idx)] = psd_factor(cov)
     cell_of_row = np.full(len(data), -1)
     cell_of_row[rows_kept] = cell_inv
     return ClusterMoments(
@@ -610,8 +612,6 @@ def clustered_structure_key(base_key: str, stats: ClusterMoments, *options: obje
 
     The cluster names are part of it: they are coordinates of the compiled model's output.
     """
-    from bayes_rent.sampling import structure_key
-
     return structure_key(base_key, "clustered", tuple(stats.clusters), options)
 
 

@@ -21,14 +21,17 @@ Starting every chain near the answer is what keeps the chains out of spurious wr
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
+import xarray as xr
 
 from bayes_rent.backend.parameters import PriorGroup, element_vector
+from bayes_rent.backend.respondent_loglik import respondent_loglik_diagnostics
 from bayes_rent.data.observed import DataError
 from bayes_rent.spec.identification import sign_loading_rows
 from bayes_rent.spec.implied import implied_from_matrices, implied_moments
@@ -453,3 +456,80 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
             loglik = loglik + (dens * data["present"]).sum()
         pm.Potential("loglik", loglik)
     return model
+
+
+def ordinal_pointwise_loglik(fit, n_importance: int = 200) -> xr.DataArray:
+    """Per-respondent log-likelihood of a fit with ordinal items, latent scores integrated out.
+
+    The scores the sampler drew are conditional on each respondent's own answers, which makes
+    a likelihood conditional on them useless for leave-one-out. The integral over the scores
+    is estimated by importance sampling around each respondent's posterior of the scores
+    (:func:`bayes_rent.backend.respondent_loglik.respondent_loglik_diagnostics`); a warning
+    names the share of respondents whose importance weights are unreliable.
+    """
+    r = fit.responses
+    mats = fit.matrices
+    lay = fit.layout
+    items = r.ordinal_items + r.continuous_items
+    c, d = mats.sizes["chain"], mats.sizes["draw"]
+
+    def flat(a: xr.DataArray, *dims: str) -> np.ndarray:
+        ordered = a.transpose("chain", "draw", *dims)
+        return ordered.values.reshape((c * d,) + ordered.shape[2:])
+
+    lam = flat(mats["Lambda"].sel(observed=items), "observed", "latent")
+    nu = flat(mats["nu"].sel(observed=items), "observed")
+    theta = np.diagonal(
+        mats["Theta"].sel(observed=items, observed_col=items)
+        .transpose("chain", "draw", "observed", "observed_col").values,
+        axis1=-2, axis2=-1,
+    ).reshape(c * d, -1)
+    implied = implied_from_matrices({k: mats[k].values for k in mats.data_vars})
+    latent_mean = implied.latent_mean.reshape(c * d, -1)
+    latent_cov = implied.latent_cov.reshape((c * d,) + implied.latent_cov.shape[2:])
+
+    n_cuts = max(len(cats) for cats in r.categories.values()) - 1
+    thresholds = np.full((c * d, len(items), n_cuts), np.inf)
+    rows = fit.partable.loc[fit.partable["op"] == "|"]
+    draws = fit.parameter_draws
+    for j, item in enumerate(r.ordinal_items):
+        ids = rows.loc[rows["lhs"] == item].sort_values("rhs", key=lambda s: s.str[1:].astype(int))
+        thresholds[:, j, : len(ids)] = (
+            draws.sel(par=ids["id"].to_numpy()).values.reshape(c * d, -1)
+        )
+    n = len(r.respondents)
+    codes = np.full((n, len(items)), -1)
+    codes[:, : len(r.ordinal_items)] = np.where(r.answered > 0, r.codes, -1)
+    values = np.full((n, len(items)), np.nan)
+    values[:, len(r.ordinal_items):] = np.where(r.present > 0, r.values, np.nan)
+
+    scores = fit.idata.posterior["latent_scores"].transpose(
+        "chain", "draw", "respondent", "construct"
+    ).values.reshape(c * d, n, -1)
+    proposal_mean = scores.mean(0)
+    centred = scores - proposal_mean
+    proposal_cov = np.einsum("sni,snj->nij", centred, centred) / (c * d - 1)
+
+    result = respondent_loglik_diagnostics(
+        codes, values, np.arange(len(items)) < len(r.ordinal_items), thresholds, lam, nu,
+        theta, latent_mean, latent_cov, phantom=lay.phantom,
+        phantom_values=r.phantom_values if lay.phantom.any() else None,
+        proposal_mean=proposal_mean, proposal_cov=proposal_cov,
+        n_importance=n_importance, seed=fit.settings.get("seed"),
+    )
+    bad = result.unreliable
+    if bad.any():
+        warnings.warn(
+            f"the importance-sampling estimate of the respondent log-likelihood is unreliable "
+            f"for {int(bad.sum())} of {n} respondents (Pareto k > "
+            f"{result.pareto_k_threshold:.2f}); LOO for them is uncertain",
+            stacklevel=3,
+        )
+    post = fit.idata.posterior
+    return xr.DataArray(
+        result.loglik.reshape(c, d, n),
+        dims=("chain", "draw", "respondent"),
+        coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                "respondent": r.respondents.to_numpy()},
+        name="y",
+    )

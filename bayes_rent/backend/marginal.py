@@ -2,7 +2,7 @@
 
 The PyMC model samples only the structural and measurement parameters. The likelihood is the
 multivariate normal density of the data written through each missingness pattern's sufficient
-statistics (DESIGN.md)::
+statistics (``docs/architecture.md``)::
 
     log L = sum_k -N_k/2 [p_k log 2π + log|Σ_k| + tr(Σ_k⁻¹ S_k) + (ȳ_k − μ_k)ᵀ Σ_k⁻¹ (ȳ_k − μ_k)]
 
@@ -16,6 +16,8 @@ The data enter as ``pm.Data``, so a compiled model can take a new data set of th
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import pymc as pm
@@ -139,7 +141,7 @@ def build_model(
     with pm.Model(coords=coords) as model:
         if missing_cells is None:
             data = {name: pm.Data(name, value) for name, value in observed.as_data().items()}
-        elements = element_vector(groups)
+        elements = element_vector(groups, prior_data=True)
         sigma, mu = implied_moments(layout, elements, xp=pt)
         if missing_cells is None:
             loglik = pattern_loglik(
@@ -156,3 +158,45 @@ def build_model(
     return model
 
 
+def chunks(total: int, per_item: int, budget: int = 2_000_000) -> Iterator[slice]:
+    """Slices of ``total`` draws so that a temporary array stays near ``budget`` floats (~16 MB)."""
+    step = max(1, budget // max(per_item, 1))
+    for start in range(0, total, step):
+        yield slice(start, min(start + step, total))
+
+
+def respondent_loglik(
+    y: np.ndarray, pattern_of_row: np.ndarray, mask: np.ndarray, sigma: np.ndarray,
+    mu: np.ndarray,
+) -> np.ndarray:
+    """Per-respondent normal log-density, shape ``(S, n_rows)``; rows with no answers drop out.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        ``(N, p)`` answers (NaN where missing).
+    pattern_of_row, mask : numpy.ndarray
+        Each row's missingness pattern and the patterns' masks
+        (:class:`bayes_rent.data.observed.ObservedMoments`).
+    sigma, mu : numpy.ndarray
+        Implied moments for ``S`` draws, ``(S, p, p)`` and ``(S, p)``.
+    """
+    keep = pattern_of_row >= 0
+    rows_all = np.flatnonzero(keep)
+    col = np.empty(len(pattern_of_row), dtype=int)
+    col[rows_all] = np.arange(len(rows_all))
+    out = np.empty((sigma.shape[0], len(rows_all)))
+    for k in range(mask.shape[0]):
+        idx = np.flatnonzero(mask[k])
+        rows = np.flatnonzero(pattern_of_row == k)
+        yk = y[np.ix_(rows, idx)]
+        for sl in chunks(sigma.shape[0], len(rows) * len(idx) + len(idx) ** 2):
+            s = sigma[sl][:, idx[:, None], idx]
+            chol = np.linalg.cholesky(s)
+            linv = np.linalg.inv(chol)
+            z = (yk[None] - mu[sl][:, None, idx]) @ np.swapaxes(linv, -1, -2)
+            logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
+            out[sl, col[rows]] = -0.5 * (
+                len(idx) * np.log(2 * np.pi) + logdet[:, None] + (z**2).sum(-1)
+            )
+    return out

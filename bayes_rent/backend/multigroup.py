@@ -253,3 +253,13 @@ def pooled_initvals(
             if rest:
                 point[f"{g.name}_shared"] = vector[rest]
     return point
+
+
+def shared_start(layouts: list[Layout], starts: list[np.ndarray]) -> np.ndarray:
+    """One start point from each group's own optimum: an element shared by groups starts at
+    the mean of their values, an element of one group at that group's value."""
+    starts = np.array(starts)
+    used = np.zeros(starts.shape, dtype=bool)
+    for k, lay in enumerate(layouts):
+        used[k, [lay.row_element[r] for r in lay.partable["id"] if r in lay.row_element]] = 1
+    return (starts * used).sum(0) / np.maximum(used.sum(0), 1)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pymc as pm
 import pytensor.tensor as pt
 
 from bayes_rent.spec.layout import ELEMENT_KINDS, Layout
@@ -78,20 +79,30 @@ def prior_groups(layout: Layout, overrides: Mapping[str, str] | None) -> list[Pr
             spec = parse_prior(text)
             key = (kind, spec.text)
             if key not in groups:
-                # the default prior's vector keeps the plain name (``loadings``); vectors with
-                # other priors are numbered (``loadings_1``) and listed in ``fit.priors``
-                n_custom = sum(
-                    1 for g in groups.values()
-                    if g.kind == kind and g.spec != parse_prior(DEFAULT_PRIORS[kind])
-                )
-                default = spec == parse_prior(DEFAULT_PRIORS[kind])
-                suffix = "" if default else f"_{n_custom + 1}"
-                groups[key] = PriorGroup(
-                    name=_PLURAL[kind] + suffix, dim=kind + suffix, kind=kind, spec=spec,
-                    elements=[],
-                )
+                groups[key] = PriorGroup(name="", dim="", kind=kind, spec=spec, elements=[])
             groups[key].elements.append(k)
-    return list(groups.values()) + threshold_groups(layout, overrides)
+    return _named(list(groups.values())) + threshold_groups(layout, overrides)
+
+
+def _named(groups: list[PriorGroup]) -> list[PriorGroup]:
+    """Name the vectors: per kind, the one with the default prior keeps the plain name
+    (``loadings``), or, when no vector of the kind has it, the first one does; the others are
+    numbered (``loadings_1``) and listed in ``fit.priors``. A kind whose elements all share
+    one prior is so always the plain name, whatever the prior: the settings of a prior sweep
+    share one model structure."""
+    for kind in {g.kind for g in groups}:
+        of_kind = [g for g in groups if g.kind == kind]
+        default = parse_prior(DEFAULT_PRIORS[kind])
+        plain = next((g for g in of_kind if g.spec == default), of_kind[0])
+        number = 0
+        for g in of_kind:
+            if g is plain:
+                suffix = ""
+            else:
+                number += 1
+                suffix = f"_{number}"
+            g.name, g.dim = _PLURAL[kind] + suffix, kind + suffix
+    return groups
 
 
 def threshold_groups(layout: Layout, overrides: Mapping[str, str] | None) -> list[PriorGroup]:
@@ -138,12 +149,17 @@ def threshold_groups(layout: Layout, overrides: Mapping[str, str] | None) -> lis
     return list(groups.values())
 
 
-def element_vector(groups: list[PriorGroup], given: Mapping[str, object] | None = None):
+def element_vector(
+    groups: list[PriorGroup], given: Mapping[str, object] | None = None,
+    prior_data: bool = False,
+):
     """Inside a ``pm.Model``: every element's value, in element order (natural scale).
 
     Each group's vector is sampled under its prior (:func:`bayes_rent.spec.priors.prior_rv`),
     unless ``given`` holds a tensor for it under the group's name (a backend that builds that
-    vector another way: thresholds set later, partially pooled paths).
+    vector another way: thresholds set later, partially pooled paths). With ``prior_data``
+    the priors' arguments are ``pm.Data`` named ``<group>_prior`` (:func:`prior_values`), so
+    one compiled model serves every setting of a prior family.
     """
     given = given or {}
     natural, order = [], []
@@ -151,11 +167,33 @@ def element_vector(groups: list[PriorGroup], given: Mapping[str, object] | None 
         if g.name in given:
             natural.append(given[g.name])
         else:
-            natural.append(prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements))[1])
+            args = None
+            if prior_data:
+                args = pm.Data(f"{g.name}_prior", np.asarray(g.spec.args, dtype=float))
+            natural.append(prior_rv(g.name, g.spec, g.kind, g.dim, len(g.elements), args)[1])
         order.extend(g.elements)
     stacked = pt.concatenate(natural) if len(natural) > 1 else natural[0]
     # back from group order to element order
     return stacked[np.argsort(order)]
+
+
+def prior_values(groups: list[PriorGroup]) -> dict[str, np.ndarray]:
+    """The priors' arguments as the ``pm.Data`` values of ``element_vector(prior_data=True)``.
+
+    Examples
+    --------
+    >>> from bayes_rent.spec.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> layout = build_layout(build_partable("f =~ x1 + x2 + x3"))
+    >>> prior_values(prior_groups(layout, {"loadings": "normal(0,1)"}))["loadings_1_prior"]
+    array([0., 1.])
+    """
+    return {f"{g.name}_prior": np.asarray(g.spec.args, dtype=float) for g in groups}
+
+
+def prior_structure(groups: list[PriorGroup]) -> list[tuple]:
+    """What of the priors a compiled model depends on when their arguments are data."""
+    return [(g.name, g.kind, g.spec.family, g.spec.scale, tuple(g.elements)) for g in groups]
 
 
 def element_draws(posterior, groups: list[PriorGroup], n_elements: int) -> np.ndarray:

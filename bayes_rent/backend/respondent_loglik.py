@@ -109,24 +109,14 @@ class RespondentLoglik:
 
 
 def respondent_loglik(
-    codes: np.ndarray,
-    values: np.ndarray,
-    ordinal: np.ndarray,
-    thresholds: np.ndarray | None,
-    loadings: np.ndarray,
-    intercepts: np.ndarray,
-    residual_variances: np.ndarray,
-    latent_mean: np.ndarray,
-    latent_cov: np.ndarray,
+    codes: np.ndarray, values: np.ndarray, ordinal: np.ndarray, thresholds: np.ndarray | None,
+    loadings: np.ndarray, intercepts: np.ndarray, residual_variances: np.ndarray,
+    latent_mean: np.ndarray, latent_cov: np.ndarray,
     *,
-    phantom: np.ndarray | None = None,
-    phantom_values: np.ndarray | None = None,
-    proposal_mean: np.ndarray | None = None,
-    proposal_cov: np.ndarray | None = None,
-    n_importance: int = 200,
-    seed: int | None = None,
-    proposal_df: float = 5.0,
-    proposal_inflation: float = 1.2,
+    phantom: np.ndarray | None = None, phantom_values: np.ndarray | None = None,
+    proposal_mean: np.ndarray | None = None, proposal_cov: np.ndarray | None = None,
+    n_importance: int = 200, seed: int | None = None,
+    proposal_df: float = 5.0, proposal_inflation: float = 1.2,
 ) -> np.ndarray:
     """Log-likelihood of each respondent's answers with the latent scores integrated out.
 
@@ -170,26 +160,8 @@ def respondent_loglik(
     >>> bool(np.all(np.abs(ll[0] - exact) < 0.02))
     True
     """
-    return respondent_loglik_diagnostics(
-        codes,
-        values,
-        ordinal,
-        thresholds,
-        loadings,
-        intercepts,
-        residual_variances,
-        latent_mean,
-        latent_cov,
-        phantom=phantom,
-        phantom_values=phantom_values,
-        proposal_mean=proposal_mean,
-        proposal_cov=proposal_cov,
-        n_importance=n_importance,
-        seed=seed,
-        proposal_df=proposal_df,
-        proposal_inflation=proposal_inflation,
-        diagnostic_draws=0,
-    ).loglik
+    arguments = dict(locals())  # exactly the parameters: nothing is assigned before this
+    return respondent_loglik_diagnostics(**arguments, diagnostic_draws=0).loglik
 
 
 def respondent_loglik_diagnostics(
@@ -311,18 +283,59 @@ def respondent_loglik_diagnostics(
     ([True], [[0.0]])
     """
     data = _Inputs.build(
-        codes,
-        values,
-        ordinal,
-        thresholds,
-        loadings,
-        intercepts,
-        residual_variances,
-        latent_mean,
-        latent_cov,
+        (codes, values, ordinal, thresholds),
+        (loadings, intercepts, residual_variances, latent_mean, latent_cov),
         phantom,
         phantom_values,
     )
+    _check_settings(n_importance, proposal_df, proposal_inflation, proposal_mean, proposal_cov)
+    m_real = int(data.real.sum())
+    # Without a latent to integrate every sample gives the same value: one sample is exact.
+    n_samples = n_importance if m_real > 0 else 1
+    is_resp = np.flatnonzero(data.obs_ord.any(axis=1))
+
+    rng = np.random.default_rng(seed)
+    # Drawn for every respondent, then subset: respondent i's samples do not depend on who else
+    # has ordinal answers.
+    z_all = rng.standard_normal((data.n_resp, n_samples, m_real))
+    proposal = None
+    if proposal_mean is not None:
+        chi2_all = rng.chisquare(proposal_df, size=(data.n_resp, n_samples))
+        proposal = _student_proposal(
+            np.asarray(proposal_mean, dtype=float),
+            np.asarray(proposal_cov, dtype=float),
+            (z_all, chi2_all, is_resp),
+            df=proposal_df,
+            inflation=proposal_inflation,
+        )
+    z_t = np.ascontiguousarray(z_all[is_resp].transpose(0, 2, 1))  # (n_is, m_real, R)
+    check = np.unique(
+        np.linspace(0, data.n_draws - 1, max(diagnostic_draws, 0)).round().astype(int)
+    )
+    loglik, ess, mc_se, kept_lw = _importance_estimates(
+        data, is_resp, z_t, proposal, check, n_samples
+    )
+    pareto_k = np.full(data.n_resp, np.nan)
+    if len(check) and len(is_resp) and m_real > 0:
+        pareto_k[is_resp] = _pareto_k(kept_lw)
+    return RespondentLoglik(
+        loglik=loglik,
+        ess=ess,
+        mc_se=mc_se,
+        pareto_k=pareto_k,
+        exact=~data.obs_ord.any(axis=1) | (m_real == 0),
+        n_importance=n_importance,
+    )
+
+
+def _check_settings(
+    n_importance: int,
+    proposal_df: float,
+    proposal_inflation: float,
+    proposal_mean: np.ndarray | None,
+    proposal_cov: np.ndarray | None,
+) -> None:
+    """Validate the importance-sampling settings of :func:`respondent_loglik_diagnostics`."""
     if n_importance < 1:
         raise ValueError("n_importance must be at least 1")
     if not (proposal_df > 0 and np.isfinite(proposal_df)):
@@ -332,41 +345,53 @@ def respondent_loglik_diagnostics(
     if (proposal_mean is None) != (proposal_cov is None):
         raise ValueError("give both proposal_mean and proposal_cov, or neither")
 
-    n_draws, n_resp = data.n_draws, data.n_resp
-    m_real = int(data.real.sum())
-    # Without a latent to integrate every sample gives the same value: one sample is exact.
-    n_samples = n_importance if m_real > 0 else 1
-    exact = ~data.obs_ord.any(axis=1) | (m_real == 0)
-    is_resp = np.flatnonzero(data.obs_ord.any(axis=1))
 
-    rng = np.random.default_rng(seed)
-    # Drawn for every respondent, then subset: respondent i's samples do not depend on who else
-    # has ordinal answers.
-    z_all = rng.standard_normal((n_resp, n_samples, m_real))
-    proposal = None
-    if proposal_mean is not None:
-        p_mean = np.asarray(proposal_mean, dtype=float)
-        p_cov = np.asarray(proposal_cov, dtype=float)
-        if p_mean.shape != (n_resp, m_real) or p_cov.shape != (n_resp, m_real, m_real):
-            raise ValueError(
-                f"proposal_mean and proposal_cov must have shapes ({n_resp}, {m_real}) and "
-                f"({n_resp}, {m_real}, {m_real}) (non-phantom latents only)"
-            )
-        chi2_all = rng.chisquare(proposal_df, size=(n_resp, n_samples))
-        proposal = _TProposal.build(
-            p_mean[is_resp],
-            p_cov[is_resp],
-            z_all[is_resp],
-            chi2_all[is_resp],
-            df=proposal_df,
-            inflation=proposal_inflation,
+def _student_proposal(
+    p_mean: np.ndarray,
+    p_cov: np.ndarray,
+    samples: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    df: float,
+    inflation: float,
+) -> _TProposal:
+    """The Student-t proposal of the respondents ``is_resp`` from ``samples = (z, chi2, is_resp)``.
+
+    ``z`` ``(N, R, m_real)`` and ``chi2`` ``(N, R)`` are drawn for every respondent.
+    """
+    z_all, chi2_all, is_resp = samples
+    n_resp, _, m_real = z_all.shape
+    if p_mean.shape != (n_resp, m_real) or p_cov.shape != (n_resp, m_real, m_real):
+        raise ValueError(
+            f"proposal_mean and proposal_cov must have shapes ({n_resp}, {m_real}) and "
+            f"({n_resp}, {m_real}, {m_real}) (non-phantom latents only)"
         )
-    z_t = np.ascontiguousarray(z_all[is_resp].transpose(0, 2, 1))  # (n_is, m_real, R)
+    return _TProposal.build(
+        p_mean[is_resp],
+        p_cov[is_resp],
+        z_all[is_resp],
+        chi2_all[is_resp],
+        df=df,
+        inflation=inflation,
+    )
 
+
+def _importance_estimates(
+    data: _Inputs,
+    is_resp: np.ndarray,
+    z_t: np.ndarray,
+    proposal: _TProposal | None,
+    check: np.ndarray,
+    n_samples: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``loglik``, ``ess``, ``mc_se`` ``(S, N)`` and the log weights of the ``check`` draws.
+
+    Draws are processed in blocks that keep every working array under ``_CHUNK_ELEMENTS``.
+    """
+    n_draws, n_resp = data.n_draws, data.n_resp
+    m_real = z_t.shape[1]
     loglik = np.empty((n_draws, n_resp))
     ess = np.full((n_draws, n_resp), np.inf)
     mc_se = np.zeros((n_draws, n_resp))
-    check = np.unique(np.linspace(0, n_draws - 1, max(diagnostic_draws, 0)).round().astype(int))
     kept_lw = np.empty((len(check), len(is_resp), n_samples))
 
     n_lat = data.loadings.shape[2]
@@ -389,18 +414,7 @@ def respondent_loglik_diagnostics(
         local = np.flatnonzero((check >= draws.start) & (check < draws.stop))
         for c in local:
             kept_lw[c] = lw[:, check[c] - draws.start, :]
-
-    pareto_k = np.full(n_resp, np.nan)
-    if len(check) and len(is_resp) and m_real > 0:
-        pareto_k[is_resp] = _pareto_k(kept_lw)
-    return RespondentLoglik(
-        loglik=loglik,
-        ess=ess,
-        mc_se=mc_se,
-        pareto_k=pareto_k,
-        exact=exact,
-        n_importance=n_importance,
-    )
+    return loglik, ess, mc_se, kept_lw
 
 
 @dataclass(frozen=True)
@@ -431,18 +445,15 @@ class _Inputs:
     @classmethod
     def build(
         cls,
-        codes: np.ndarray,
-        values: np.ndarray,
-        ordinal: np.ndarray,
-        thresholds: np.ndarray | None,
-        loadings: np.ndarray,
-        intercepts: np.ndarray,
-        residual_variances: np.ndarray,
-        latent_mean: np.ndarray,
-        latent_cov: np.ndarray,
+        answers: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None],
+        parameters: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         phantom: np.ndarray | None,
         phantom_values: np.ndarray | None,
     ) -> _Inputs:
+        """Validate ``answers = (codes, values, ordinal, thresholds)`` and ``parameters =
+        (loadings, intercepts, residual_variances, latent_mean, latent_cov)``."""
+        codes, values, ordinal, thresholds = answers
+        loadings, intercepts, residual_variances, latent_mean, latent_cov = parameters
         loadings = np.asarray(loadings, dtype=float)
         if loadings.ndim != 3:
             raise ValueError("loadings must have shape (S, p, m)")
@@ -504,16 +515,10 @@ class _Inputs:
         return cls(
             codes=np.where(obs_ord, codes, 0).astype(np.intp),
             values=np.where(obs_con, values, 0.0),
-            obs_ord=obs_ord,
-            obs_con=obs_con,
-            cuts=cuts,
-            loadings=loadings,
-            intercepts=intercepts,
-            residual_variances=theta,
-            latent_mean=mean,
-            latent_cov=cov,
-            real=real,
-            phantom_values=xf,
+            obs_ord=obs_ord, obs_con=obs_con, cuts=cuts,
+            loadings=loadings, intercepts=intercepts, residual_variances=theta,
+            latent_mean=mean, latent_cov=cov,
+            real=real, phantom_values=xf,
         )
 
     @staticmethod

@@ -31,7 +31,7 @@ def _to_natural(u: np.ndarray, kinds: np.ndarray) -> np.ndarray:
     return x
 
 
-def _initial_guess(layout: Layout, observed: ObservedMoments, std_lv: bool) -> np.ndarray:
+def initial_guess(layout: Layout, observed: ObservedMoments, std_lv: bool) -> np.ndarray:
     """Loadings at 1, paths at 0, intercepts at the means, half of each variance residual."""
     w = observed.n[:, None] * observed.mask
     means = (observed.mean * w).sum(0) / np.maximum(w.sum(0), 1)
@@ -57,7 +57,7 @@ def _initial_guess(layout: Layout, observed: ObservedMoments, std_lv: bool) -> n
     return u
 
 
-def _pooled_moments(data: pd.DataFrame) -> ObservedMoments:
+def pooled_moments(data: pd.DataFrame) -> ObservedMoments:
     """Complete-data stand-in for data with missing answers: pairwise means and covariances.
 
     A start needs to be close, not exact; one pattern keeps each objective evaluation to a
@@ -105,7 +105,7 @@ def start_values(
         Element values (SDs for variances, correlations for covariances).
     """
     if data is not None and len(observed.n) > 1:
-        observed = _pooled_moments(data)
+        observed = pooled_moments(data)
     kinds = np.array([e.kind for e in layout.elements])
     loc_sd = np.array([_LOCATION_SD.get(k, np.inf) for k in kinds])
     args = (observed.n, observed.mask, observed.mean, observed.factor)
@@ -124,7 +124,7 @@ def start_values(
         lp += np.sum(np.log1p(-np.tanh(u[cor]) ** 2 + 1e-300))
         return -(ll + lp)
 
-    u0 = _initial_guess(layout, observed, std_lv)
+    u0 = initial_guess(layout, observed, std_lv)
     res = optimize.minimize(
         negative_log_posterior, u0, method="L-BFGS-B", options={"maxiter": maxiter}
     )

@@ -47,7 +47,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 
-from bayes_rent.backend.clustered import _cluster_codes, _psd_factor
+from bayes_rent.backend.clustered import cluster_codes, psd_factor
 from bayes_rent.backend.parameters import PriorGroup, element_vector
 from bayes_rent.backend.start import start_values
 from bayes_rent.data.observed import DataError, ObservedMoments
@@ -328,14 +328,14 @@ class TwoLevelStatistics:
         dev = self.means - mean[index]
         scatter = np.zeros((n_sizes, p, p))
         np.add.at(scatter, index, dev[:, :, None] * dev[:, None, :])
-        factor = np.stack([_psd_factor(s / c) for s, c in zip(scatter, count, strict=True)])
+        factor = np.stack([psd_factor(s / c) for s, c in zip(scatter, count, strict=True)])
         within_n = self.n_total - self.n_clusters
         return {
             "size_value": values.astype(float),
             "size_count": count,
             "size_mean": mean,
             "size_factor": factor,
-            "within_factor": _psd_factor(self.within_scatter / within_n),
+            "within_factor": psd_factor(self.within_scatter / within_n),
             "within_n": np.asarray(float(within_n)),
             "log_size_sum": np.asarray(float(np.log(self.sizes).sum())),
         }
@@ -388,7 +388,7 @@ def twolevel_statistics(
             + ", ".join(f"'{c}' ({n} rows)" for c, n in missing.items())
             + ". Drop or impute those rows first."
         )
-    codes, names = _cluster_codes(cluster, data.index)
+    codes, names = cluster_codes(cluster, data.index)
     n_clusters = len(names)
     if n_clusters < 2:
         raise DataError(f"cluster: a two-level model needs at least two clusters, not "
@@ -617,7 +617,7 @@ def twolevel_start(
     def moments_of(cov: np.ndarray, mean: np.ndarray, n: int, names: list[str]):
         return ObservedMoments(
             variables=names, n=np.array([n]), mask=np.ones((1, len(names)), dtype=int),
-            mean=mean[None, :], factor=_psd_factor(cov)[None], n_total=n,
+            mean=mean[None, :], factor=psd_factor(cov)[None], n_total=n,
             pattern_of_row=np.zeros(n, dtype=int),
         )
 

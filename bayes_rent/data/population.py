@@ -125,6 +125,21 @@ class ClusteredSample(NamedTuple):
     paths: pd.DataFrame
 
 
+def _cluster_sizes(cluster_sizes: Mapping[str, int] | Sequence[int]) -> dict[str, int]:
+    """``{cluster: firms}``; a sequence names the clusters ``c1, c2, ...``."""
+    sizes = (dict(cluster_sizes) if isinstance(cluster_sizes, Mapping)
+             else {f"c{k + 1}": int(s) for k, s in enumerate(cluster_sizes)})
+    if any(s < 1 for s in sizes.values()):
+        raise ValueError("every cluster needs at least one firm")
+    return sizes
+
+
+def _add_clusters(data: pd.DataFrame, sizes: Mapping[str, int], cluster_column: str) -> pd.Index:
+    """Add the cluster column to ``data`` (rows cluster by cluster); the clusters' index."""
+    data[cluster_column] = np.repeat(list(sizes), list(sizes.values()))
+    return pd.Index(list(sizes), name=cluster_column)
+
+
 def simulate_clustered_data(
     syntax: str,
     cluster_sizes: Mapping[str, int] | Sequence[int],
@@ -178,10 +193,7 @@ def simulate_clustered_data(
     >>> sim.data.groupby("cluster")["x1"].mean().round(2).tolist()  # x1 = f + error
     [0.18, -0.62]
     """
-    sizes = (dict(cluster_sizes) if isinstance(cluster_sizes, Mapping)
-             else {f"c{k + 1}": int(s) for k, s in enumerate(cluster_sizes)})
-    if any(s < 1 for s in sizes.values()):
-        raise ValueError("every cluster needs at least one firm")
+    sizes = _cluster_sizes(cluster_sizes)
     table = population_values(syntax)
     layout = build_layout(table)
     mats = layout.matrices(table["value"].fillna(0.0).to_numpy())
@@ -219,8 +231,7 @@ def simulate_clustered_data(
     if missing_rate:
         y[rng.random(y.shape) < missing_rate] = np.nan
     data = pd.DataFrame(y, columns=layout.observed)
-    data[cluster_column] = np.repeat(list(sizes), list(sizes.values()))
-    index = pd.Index(list(sizes), name=cluster_column)
+    index = _add_clusters(data, sizes, cluster_column)
     return ClusteredSample(
         data=data,
         effects=pd.DataFrame(effects, index=index, columns=latents),
@@ -245,17 +256,11 @@ def simulate_ordinal_data(
 
     Parameters
     ----------
-    syntax : str
-        Population model in lavaan syntax; fixed values are the population values.
-    n : int
-        Number of respondents.
+    syntax, n, seed, missing_rate
+        As for :func:`simulate_data`.
     thresholds : sequence of float, or mapping of item to sequence of float
         Increasing cut points on the latent-response scale: one set for every observed
         variable, or a set per item (items not in the mapping stay continuous).
-    seed : int, optional
-        Seed of the random generator.
-    missing_rate : float
-        Share of answers deleted completely at random.
 
     Returns
     -------
@@ -330,12 +335,8 @@ def simulate_twolevel_data(
     ----------
     syntax : str
         Two-level population model in lavaan syntax; fixed values are the population values.
-    cluster_sizes : mapping of str to int, or sequence of int
-        Firms per cluster; a sequence names the clusters ``c1, c2, ...``.
-    seed : int, optional
-        Seed of the random generator.
-    cluster_column : str
-        Name of the cluster column.
+    cluster_sizes, seed, cluster_column
+        As for :func:`simulate_clustered_data`.
 
     Returns
     -------
@@ -361,10 +362,7 @@ def simulate_twolevel_data(
     >>> sim.data.groupby("cluster")["y1"].mean().round(2).tolist()  # fb + ε_j + firm noise
     [1.89, -2.0]
     """
-    sizes = (dict(cluster_sizes) if isinstance(cluster_sizes, Mapping)
-             else {f"c{k + 1}": int(s) for k, s in enumerate(cluster_sizes)})
-    if any(s < 1 for s in sizes.values()):
-        raise ValueError("every cluster needs at least one firm")
+    sizes = _cluster_sizes(cluster_sizes)
     table = population_values(syntax)
     if "level" not in table.columns:
         raise ValueError(
@@ -392,8 +390,7 @@ def simulate_twolevel_data(
     y[:, [observed.index(v) for v in within.observed]] += y_w
     y[:, [observed.index(v) for v in between.observed]] += y_b[cluster_of]
     data = pd.DataFrame(y, columns=observed)
-    data[cluster_column] = np.repeat(list(sizes), list(sizes.values()))
-    index = pd.Index(list(sizes), name=cluster_column)
+    index = _add_clusters(data, sizes, cluster_column)
     real = ~between.phantom
     return TwoLevelSample(
         data=data,

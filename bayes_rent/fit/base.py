@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Any
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_rent.backend.base import Backend
 from bayes_rent.backend.clustered import ClusterMoments, cluster_results
 from bayes_rent.backend.conditional import Responses
 from bayes_rent.backend.parameters import PriorGroup, element_draws, priors_table
 from bayes_rent.data.observed import ObservedMoments
 from bayes_rent.results import fit_indices as _fit_indices
+from bayes_rent.results.console import console_report
 from bayes_rent.results.defined import defined_draws
 from bayes_rent.results.diagnostics import ConvergenceReport, check_convergence
 from bayes_rent.results.effects import effects_table
@@ -26,9 +28,6 @@ from bayes_rent.results.summary import summarize_draws
 from bayes_rent.spec.identification import align_signs
 from bayes_rent.spec.layout import Layout
 from bayes_rent.spec.partable import n_free
-
-if TYPE_CHECKING:
-    from bayes_rent.model import Model
 
 _TABLE_KEYS = ["lhs", "op", "rhs", "label"]
 
@@ -68,7 +67,8 @@ class Fit:
     def __init__(
         self,
         *,
-        model: Model,
+        model: Any,  # the bayes_rent.model.Model that was fitted (a layer above)
+        backend: Backend,
         partable: pd.DataFrame,
         layout: Layout,
         groups: list[PriorGroup],
@@ -80,8 +80,11 @@ class Fit:
         responses: Responses | None = None,
         clusters: ClusterMoments | None = None,
         convergence: ConvergenceReport | None = None,
+        element_map: np.ndarray | None = None,
     ) -> None:
         self.model = model
+        # the kind of model that wrote the likelihood; results ask it how to treat this fit
+        self.backend = backend
         self.partable = partable
         self.layout = layout
         self.groups = groups
@@ -96,6 +99,8 @@ class Fit:
         # the sampling options of Model.fit (draws, tune, chains, sampler, seed), so follow-up
         # fits such as the null model of the fit indices can repeat them
         self.settings = dict(settings or {"sampler": sampler})
+        # one level of a two-level fit: where its layout's elements sit in the sampled vector
+        self.element_map = element_map
         draws = self.parameter_draws
         self.idata.posterior["parameters"] = draws.rename({"par": "parameter"}).assign_coords(
             parameter=self._parameter_labels()
@@ -111,7 +116,13 @@ class Fit:
         ``par`` holds the table's ``id``. Variances are variances (SD²), covariances are
         covariances. Factors whose first loading is free (``std_lv``) are sign-aligned.
         """
-        elements = element_draws(self.idata.posterior, self.groups, len(self.layout.elements))
+        if self.element_map is None:
+            elements = element_draws(self.idata.posterior, self.groups, len(self.layout.elements))
+        else:
+            # every sampled element belongs to one prior group
+            size = sum(len(g.elements) for g in self.groups)
+            elements = element_draws(self.idata.posterior, self.groups, size)[
+                ..., self.element_map]
         # a no-op for marker-identified factors (their sign is fixed by the marker)
         rows = align_signs(self.partable, self.layout.row_values(elements))
         return self._row_draws(rows)
@@ -248,7 +259,11 @@ class Fit:
         )
 
     def log_likelihood(self) -> xr.DataArray:
-        """Pointwise log-likelihood per respondent and draw (latent variables integrated out)."""
+        """Pointwise log-likelihood per respondent and draw (latent variables integrated out).
+
+        The units are the backend's: respondents, or clusters for a two-level model
+        (:meth:`bayes_rent.backend.base.Backend.pointwise_loglik`).
+        """
         return _fit_indices.log_likelihood(self)
 
     def loo(self, **kwargs):
@@ -266,9 +281,9 @@ class Fit:
         they are (``kind`` and ``seed`` do not apply); otherwise see
         :func:`bayes_rent.results.scores.latent_scores`.
         """
-        if self.responses is not None:
+        if self.backend.samples_scores:
             return self.idata.posterior["latent_scores"].rename("scores")
-        if self.clusters is not None:
+        if self.backend.name == "clustered":
             raise NotImplementedError(
                 "latent scores of a model with clusters are not computed yet (they would "
                 "need each firm's cluster mean)"
@@ -281,7 +296,7 @@ class Fit:
         Dims ``(chain, draw, cluster, ...)``; see
         :func:`bayes_rent.backend.clustered.cluster_results`.
         """
-        if self.clusters is None:
+        if self.backend.name != "clustered":
             raise ValueError("this model was fitted without cluster=")
         return cluster_results(self.idata.posterior, self.layout, self.groups)
 
@@ -303,6 +318,36 @@ class Fit:
         stats_div = self.idata.sample_stats.get("diverging")
         divergences = int(stats_div.sum()) if stats_div is not None else 0
         return check_convergence(stats, draws.values, names, divergences)
+
+    def report(
+        self, *, all_rows: bool = False, std: bool = False, hdi_prob: float = 0.9,
+        fit_indices: bool | pd.DataFrame = False, title: str | None = None,
+    ) -> str:
+        """The fit as lavaan's ``summary()`` prints it: a header, then one section per kind.
+
+        Parameters
+        ----------
+        all_rows : bool
+            Also show the rows fixed at zero (latent intercepts, ...).
+        std : bool
+            Add the ``std.all`` column.
+        hdi_prob : float
+            Mass of the highest-density intervals.
+        fit_indices : bool or pandas.DataFrame
+            ``True`` computes PPP and BRMSEA for the header (a replicate data set per draw);
+            a table from :meth:`fit_indices` is shown as it is.
+        title : str, optional
+            First line of the header.
+
+        Examples
+        --------
+        >>> print(fit.report(std=True))  # doctest: +SKIP
+        """
+        return console_report(self, all_rows=all_rows, std=std, hdi_prob=hdi_prob,
+                              fit_indices=fit_indices, title=title)
+
+    def __str__(self) -> str:
+        return self.report()
 
     def __repr__(self) -> str:
         post = self.idata.posterior

@@ -1,17 +1,15 @@
-"""Fitting two-level models written with ``level: 1`` / ``level: 2`` blocks, and their results.
+"""Results of two-level models written with ``level: 1`` / ``level: 2`` blocks.
 
-``Model(syntax).fit(data, cluster="cluster")`` comes here when the syntax has levels
-(:func:`fit_twolevel`); the likelihood and the PyMC model are in
-:mod:`bayes_rent.backend.twolevel`. The result is a :class:`TwoLevelFit`: a
-:class:`~bayes_rent.fit.base.Fit` whose tables carry the level of every row and whose cluster-level
+``Model(syntax).fit(data, cluster="cluster")`` fits them through the two-level backend
+(:mod:`bayes_rent.backend.twolevel`: the likelihood, the PyMC model and the statistics).
+The result is a :class:`TwoLevelFit`: a block-wise fit (:class:`~bayes_rent.fit.blocks.BlockFit`)
+with a block per level, whose tables carry the level of every row and whose cluster-level
 results are labelled xarray objects with a ``cluster`` dim.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -19,113 +17,16 @@ import xarray as xr
 
 from bayes_rent.backend import twolevel as backend
 from bayes_rent.backend.parameters import element_draws
-from bayes_rent.data.observed import check_data
+from bayes_rent.backend.registry import BACKENDS
+from bayes_rent.data.observed import moments
 from bayes_rent.fit.base import Fit, parameter_names
-from bayes_rent.sampling import DEFAULT_SAMPLER, run_sampler, structure_key
+from bayes_rent.fit.blocks import BlockFit
 from bayes_rent.spec.identification import align_signs
 from bayes_rent.spec.partable import n_free
 
-if TYPE_CHECKING:
-    from bayes_rent.model import Model
-
-__all__ = ["TwoLevelFit", "fit_twolevel"]
+__all__ = ["TwoLevelFit"]
 
 _LEVEL_NAMES = {1: "within", 2: "between"}
-
-
-def fit_twolevel(
-    model: Model,
-    data: pd.DataFrame,
-    *,
-    cluster: str | pd.Series | None = None,
-    draws: int = 1000,
-    tune: int = 1000,
-    chains: int = 4,
-    seed: int | None = None,
-    sampler: str = DEFAULT_SAMPLER,
-    priors: Mapping[str, str] | None = None,
-    progressbar: bool = True,
-    target_accept: float | None = None,
-    ordered: bool | list[str] | None = None,
-    group: str | None = None,
-    random_paths: bool | list[str] = False,
-    cluster_options: Mapping[str, object] | None = None,
-    group_equal: list[str] | tuple[str, ...] = (),
-    pooling: str = "none",
-) -> TwoLevelFit:
-    """Sample the posterior of a two-level model (what :meth:`Model.fit` does for levels).
-
-    Parameters
-    ----------
-    model : bayes_rent.Model
-        A model whose syntax has ``level: 1`` and ``level: 2`` blocks.
-    data : pandas.DataFrame
-        One row per firm, complete (no missing answers): two-level models are fitted from
-        exact complete-data sufficient statistics; missing answers are refused with a
-        :class:`~bayes_rent.data.observed.DataError` that names the columns.
-    cluster : str or pandas.Series
-        The column of ``data`` with the cluster ids, or the ids (required).
-    draws, tune, chains, seed, sampler, priors, progressbar, target_accept
-        As for :meth:`bayes_rent.Model.fit`. ``priors`` keys may name a parameter type, a
-        label or ``"lhs op rhs"`` (which then applies at both levels).
-    ordered, group, random_paths, cluster_options, group_equal, pooling
-        Not available for two-level models (``NotImplementedError`` when given).
-
-    Returns
-    -------
-    TwoLevelFit
-
-    Examples
-    --------
-    >>> import bayes_rent as br
-    >>> from bayes_rent.data.population import simulate_twolevel_data
-    >>> syntax = '''
-    ... level: 1
-    ...     fw =~ y1 + y2 + y3
-    ... level: 2
-    ...     fb =~ y1 + y2 + y3
-    ... '''
-    >>> sim = simulate_twolevel_data(syntax, [20] * 40, seed=1)
-    >>> fit = br.Model(syntax).fit(sim.data, cluster="cluster", draws=300, tune=300,
-    ...                            chains=2, seed=1, progressbar=False)  # doctest: +SKIP
-    >>> fit.summary().query("op == '=~'")[["lhs", "rhs", "level", "mean"]]  # doctest: +SKIP
-    """
-    unsupported = {"ordered": ordered, "group": group, "random_paths": random_paths,
-                   "cluster_options": cluster_options, "group_equal": group_equal,
-                   "pooling": pooling != "none"}
-    given = [k for k, v in unsupported.items() if v]
-    if given:
-        raise NotImplementedError(
-            f"{', '.join(given)} not supported for two-level models (level: blocks) yet"
-        )
-    if cluster is None:
-        raise ValueError(
-            "a two-level model (level: blocks) needs cluster=: the column with the cluster ids"
-        )
-    pt = model.partable
-    layout = backend.build_twolevel_layout(pt)
-    ids = data[cluster] if isinstance(cluster, str) else cluster
-    frame = check_data(pd.DataFrame(data), layout.observed)
-    between_only = [v for v in layout.between if v not in layout.within]
-    stats = backend.twolevel_statistics(frame, ids, layout.within, between_only)
-    # model.py dispatches here, so its helpers are imported when the fit runs
-    from bayes_rent.model import _chain_initvals, checked_prior_groups
-
-    groups = checked_prior_groups(layout.combined, priors, pt)
-    key = structure_key(
-        "twolevel", pt[["lhs", "op", "rhs", "level", "free", "value", "label"]].to_csv(),
-        [(g.name, g.spec, g.elements) for g in groups], len(stats.size_values),
-    )
-    settings = dict(draws=draws, tune=tune, chains=chains, sampler=sampler, seed=seed,
-                    progressbar=progressbar, target_accept=target_accept)
-    pm_model = backend.build_twolevel_model(layout, stats, groups)
-    start = backend.twolevel_start(layout, stats, std_lv=model.std_lv)
-    initvals = _chain_initvals(start, groups, chains, seed)
-    idata = run_sampler(pm_model, key, stats.as_data(), initvals, **settings)
-    return TwoLevelFit(
-        model=model, partable=pt, layout=layout.combined, groups=groups, idata=idata,
-        data=frame, moments=stats, sampler=sampler, settings=settings, twolevel=layout,
-    )
 
 
 def _level_names(partable: pd.DataFrame) -> list[str]:
@@ -135,19 +36,20 @@ def _level_names(partable: pd.DataFrame) -> list[str]:
             for name, level in zip(parameter_names(body), body["level"], strict=True)]
 
 
-class TwoLevelFit(Fit):
+class TwoLevelFit(BlockFit):
     """A fitted two-level model.
 
-    Everything of :class:`~bayes_rent.fit.base.Fit` that is defined for two levels works as there,
-    and every table carries the ``level`` of its rows (1 within, 2 between): :meth:`summary`,
-    :attr:`priors`. The posterior's ``parameters`` are named ``"lhs op rhs [within]"`` and
-    ``"lhs op rhs [between]"``. :meth:`cluster_results` gives each cluster's between latent
-    variables and item means as xarray with a ``cluster`` dim, and :meth:`level_matrices` the
-    model matrices of one level.
-
-    Standardized solutions, effects, R², reliability, validity, fit indices, LOO/WAIC and
-    firm-level scores are not computed for two-level models yet; those methods raise
-    ``NotImplementedError``.
+    Every table carries the ``level`` of its rows (1 within, 2 between): :meth:`summary`,
+    :attr:`priors`, and the block-wise :meth:`standardized`, :meth:`effects`, :meth:`r2`,
+    :meth:`reliability` and :meth:`validity`, which treat each level as a model of its own
+    (lavaan's standardized solution per level: the within level on the within covariance,
+    the between level on the between covariance). The data of a level are the firms'
+    deviations from their cluster means (within) and the cluster means (between), which is
+    what alpha and HTMT read. The posterior's ``parameters`` are named
+    ``"lhs op rhs [within]"`` and ``"lhs op rhs [between]"``. :meth:`cluster_results` and
+    :meth:`scores` give each cluster's between latent variables; :meth:`level_matrices` the
+    model matrices of one level. :meth:`loo` leaves one cluster out at a time. The χ²-based
+    fit indices are listed as not computed, with the reason.
 
     Attributes
     ----------
@@ -157,8 +59,19 @@ class TwoLevelFit(Fit):
         The data's sufficient statistics (also ``moments``).
     """
 
-    def __init__(self, *, twolevel: backend.TwoLevelLayout, **kwargs) -> None:
+    block_column = "level"
+    block_key = "level"
+    indices_undefined = (
+        "PPP and the χ²-based fit indices are not computed for two-level models yet; use "
+        "fit.loo() (one cluster left out at a time) and br.compare() to compare models."
+    )
+
+    def __init__(
+        self, *, twolevel: backend.TwoLevelLayout, cluster_ids: np.ndarray, **kwargs
+    ) -> None:
         self.twolevel = twolevel
+        self.cluster_ids = np.asarray(cluster_ids)
+        self.block_names = [1, 2]
         self.statistics = kwargs["moments"]
         super().__init__(**kwargs)
         names = self._parameter_labels()
@@ -203,48 +116,9 @@ class TwoLevelFit(Fit):
         """
         if level not in (1, 2):
             raise ValueError(f"level must be 1 (within) or 2 (between), not {level!r}")
-        tl = self.twolevel
-        lay = tl.levels[level]
-        keep = (self.partable["op"] != ":=").to_numpy()
-        full = np.zeros(self.parameter_draws.shape[:2] + (len(self.partable),))
-        full[..., keep] = self.parameter_draws.values
-        mats = lay.matrices(full[..., tl.rows[level]])
-        lat, obs = lay.latent, lay.observed
-        dims = {
-            "Lambda": ("observed", "latent"), "B": ("latent", "latent_col"),
-            "Psi": ("latent", "latent_col"), "Theta": ("observed", "observed_col"),
-            "nu": ("observed",), "alpha": ("latent",),
-        }
-        coords = {
-            "chain": self.parameter_draws["chain"].values,
-            "draw": self.parameter_draws["draw"].values,
-            "observed": obs, "observed_col": obs, "latent": lat, "latent_col": lat,
-        }
-        ds = xr.Dataset({k: (("chain", "draw") + d, mats[k]) for k, d in dims.items()},
-                        coords=coords, attrs={"level": level})
-        return ds.assign_coords(phantom=("latent", lay.phantom))
+        return self.block_fits[level - 1].matrices.assign_attrs(level=level)
 
     # ------------------------------------------------------------------ tables
-    def summary(self, hdi_prob: float = 0.9) -> pd.DataFrame:
-        """One row per parameter, as :meth:`Fit.summary`, with a ``level`` column after ``rhs``.
-
-        Examples
-        --------
-        >>> fit.summary().query("op == '=~' and level == 2")  # doctest: +SKIP
-        """
-        table = super().summary(hdi_prob=hdi_prob)
-        levels = self.partable.loc[self.partable["op"] != ":=", "level"].to_numpy()
-        table.insert(table.columns.get_loc("rhs") + 1, "level", levels)
-        return table
-
-    @property
-    def priors(self) -> pd.DataFrame:
-        """The prior used for every free parameter, with its ``level``."""
-        table = super().priors
-        level = self.partable.set_index("id")["level"]
-        table.insert(table.columns.get_loc("rhs") + 1, "level", level.loc[table["id"]].values)
-        return table
-
     def cluster_results(self, kind: str = "mean", seed: int | None = None) -> xr.Dataset:
         """Per cluster and draw: the between latent variables and the items' cluster means.
 
@@ -277,64 +151,36 @@ class TwoLevelFit(Fit):
             {"chain": post["chain"].values, "draw": post["draw"].values}, kind=kind, seed=seed,
         )
 
-    # ------------------------------------------------------------------ not for two levels
-    def _not_two_level(self, what: str) -> NoReturn:
-        raise NotImplementedError(
-            f"{what} is not computed for two-level models yet; use summary(), defined(), "
-            "level_matrices() and cluster_results()"
+    # ------------------------------------------------------------------ levels as blocks
+    def level_data(self, level: int) -> pd.DataFrame:
+        """A level's data: firms minus their cluster means (1), or the cluster means (2)."""
+        lay = self.twolevel.levels[level]
+        if level == 1:
+            firms = self.data[lay.observed]
+            return firms - firms.groupby(self.cluster_ids).transform("mean")
+        means = pd.DataFrame(self.statistics.means, columns=self.statistics.variables,
+                             index=pd.Index(self.statistics.clusters, name="cluster"))
+        return means[lay.observed]
+
+    def _make_block_fit(self, k: int) -> Fit:
+        level = self.block_names[k]
+        lay = self.twolevel.levels[level]
+        data = self.level_data(level)
+        return Fit(
+            model=self.model, backend=BACKENDS["marginal"], partable=lay.partable, layout=lay,
+            groups=self.groups, idata=self._shared_idata(), data=data, moments=moments(data),
+            sampler=self.sampler, settings=self.settings, convergence=self.convergence,
+            element_map=self.twolevel.element_map[level],
         )
 
-    @property
-    def matrices(self) -> xr.Dataset:
-        """Not defined for two levels: use :meth:`level_matrices` (1 within, 2 between)."""
-        self._not_two_level("matrices (one set per level: use level_matrices(level))")
+    def scores(self, kind: str = "mean", seed: int | None = None) -> xr.DataArray:
+        """The clusters' between latent variables per draw: ``(chain, draw, cluster,
+        construct)``, from :meth:`cluster_results` (``kind`` ``"mean"`` or ``"draws"``).
 
-    def standardized(self, kind: str = "std_all", hdi_prob: float = 0.9) -> pd.DataFrame:
-        """Not computed for two-level models yet (raises ``NotImplementedError``)."""
-        self._not_two_level("the standardized solution")
-
-    def effects(self, **kwargs) -> pd.DataFrame:
-        """Not computed for two-level models yet (raises ``NotImplementedError``)."""
-        self._not_two_level("effects()")
-
-    def r2(self, hdi_prob: float = 0.9) -> pd.DataFrame:
-        """Not computed for two-level models yet (raises ``NotImplementedError``)."""
-        self._not_two_level("r2()")
-
-    def reliability(self, hdi_prob: float = 0.9, seed: int | None = None) -> pd.DataFrame:
-        """Not computed for two-level models yet (raises ``NotImplementedError``)."""
-        self._not_two_level("reliability()")
-
-    def validity(self, hdi_prob: float = 0.9) -> pd.DataFrame:
-        """Not computed for two-level models yet (raises ``NotImplementedError``)."""
-        self._not_two_level("validity()")
-
-    def fit_indices(self, *args, **kwargs) -> pd.DataFrame:
-        """Not computed for two-level models yet (raises ``NotImplementedError``)."""
-        self._not_two_level("fit_indices()")
-
-    def log_likelihood(self) -> xr.DataArray:
-        """Per-cluster log-likelihood (all its firms) per draw: ``(chain, draw, cluster)``.
-
-        Firms of one cluster share its between part, so the independent unit is the cluster:
-        :meth:`loo` and :meth:`waic` (and ``br.compare``) leave one cluster out at a time.
-        Summed over clusters it is the likelihood the sampler used
-        (:func:`bayes_rent.backend.twolevel.cluster_loglik`).
+        Firms' within-level scores are not computed: the unit of a two-level model is the
+        cluster.
         """
-        tl = self.twolevel
-        post = self.idata.posterior
-        elements = element_draws(post, self.groups, len(tl.combined.elements))
-        sigma_w, sigma_b, mu, sigma_ww = backend.twolevel_moments(tl, elements)
-        ll = backend.cluster_loglik(sigma_w, sigma_b, mu, sigma_ww, self.statistics)
-        return xr.DataArray(
-            ll, dims=("chain", "draw", "cluster"), name="y",
-            coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                    "cluster": self.statistics.clusters},
-        )
-
-    def scores(self, kind: str = "draws", seed: int | None = None) -> xr.DataArray:
-        """Not computed for two-level models yet; cluster-level values: :meth:`cluster_results`."""
-        self._not_two_level("firm-level scores() (cluster-level values: cluster_results())")
+        return self.cluster_results(kind=kind, seed=seed)["latent"].rename("scores")
 
     # ------------------------------------------------------------------ diagnostics
     def _parameter_labels(self) -> list[str]:

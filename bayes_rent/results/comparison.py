@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import arviz as az
 import numpy as np
 import pandas as pd
 
 from bayes_rent.results.fit_indices import add_log_likelihood
-
-if TYPE_CHECKING:
-    from bayes_rent.fit.base import Fit
+from bayes_rent.results.fitted import FittedModel
 
 __all__ = ["compare"]
 
 
 def compare(
-    fits: Mapping[str, Fit],
+    fits: Mapping[str, FittedModel],
     ic: Literal["loo", "waic"] = "loo",
     *,
     method: Literal["stacking", "BB-pseudo-BMA", "pseudo-BMA"] = "stacking",

@@ -15,11 +15,25 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.results.standardized import _default_ids, _is_label
-
 __all__ = ["defined_draws", "labelled_draws"]
 
 Evaluator = Callable[[str, Mapping[str, np.ndarray]], object]
+
+
+def is_label(value: object) -> bool:
+    """True for a usable label (not empty, None or NaN)."""
+    if value is None:
+        return False
+    if isinstance(value, float) and np.isnan(value):
+        return False
+    return str(value).strip() != ""
+
+
+def row_ids(partable: pd.DataFrame) -> np.ndarray:
+    """The table's ``id`` column, or 1..n when it has none."""
+    if "id" in partable.columns:
+        return partable["id"].to_numpy()
+    return np.arange(1, len(partable) + 1)
 
 
 def labelled_draws(partable: pd.DataFrame, parameter_draws: xr.DataArray) -> dict[str, np.ndarray]:
@@ -54,9 +68,9 @@ def labelled_draws(partable: pd.DataFrame, parameter_draws: xr.DataArray) -> dic
     draws = parameter_draws.transpose("chain", "draw", "par")
     out: dict[str, np.ndarray] = {}
     for pid, label, op in zip(
-        _default_ids(partable), partable["label"], partable["op"], strict=True
+        row_ids(partable), partable["label"], partable["op"], strict=True
     ):
-        if op == ":=" or not _is_label(label):
+        if op == ":=" or not is_label(label):
             continue
         name = str(label).strip()
         if name not in out:

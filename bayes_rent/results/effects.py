@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.results.standardized import _names, _values, labelled_moments
+from bayes_rent.results.standardized import labelled_moments, matrix_names, matrix_values
 from bayes_rent.results.summary import summarize_draws
 from bayes_rent.spec.implied import total_operator
 
@@ -106,8 +106,8 @@ def effect_draws(matrices: xr.Dataset, *, standardized: bool = False) -> xr.Data
     >>> round(float(eff["total"].sel(to="Y", **{"from": "X"}).squeeze()), 3)
     0.3
     """
-    _, latent, _ = _names(matrices)
-    b = _values(matrices, "B", "latent", "latent_col")
+    _, latent, _ = matrix_names(matrices)
+    b = matrix_values(matrices, "B", "latent", "latent_col")
     m = len(latent)
     total = total_operator(b) - np.eye(m)
     s = _support(b)
@@ -168,12 +168,12 @@ def specific_indirect(
     path = [str(v) for v in path]
     if len(path) < 3:
         raise ValueError("an indirect path needs at least three variables (one mediator)")
-    _, latent, _ = _names(matrices)
+    _, latent, _ = matrix_names(matrices)
     missing = [v for v in path if v not in latent]
     if missing:
         raise KeyError(f"not latent or phantom variables of the model: {missing}")
     li = {n: i for i, n in enumerate(latent)}
-    b = _values(matrices, "B", "latent", "latent_col")
+    b = matrix_values(matrices, "B", "latent", "latent_col")
     prod = np.ones(b.shape[:2])
     for src, dst in zip(path[:-1], path[1:], strict=True):
         prod = prod * b[:, :, li[dst], li[src]]
@@ -205,17 +205,14 @@ def indirect_paths(matrices: xr.Dataset, source: str, target: str) -> list[list[
 
     Examples
     --------
-    >>> import pandas as pd
     >>> from bayes_rent.results.standardized import matrices_from_parameters
-    >>> pt = pd.DataFrame({"lhs": ["M", "Y", "Y", "X", "M", "Y"],
-    ...                    "op": ["~", "~", "~", "~~", "~~", "~~"],
-    ...                    "rhs": ["X", "M", "X", "X", "M", "Y"],
-    ...                    "est": [0.5, 0.4, 0.1, 1.0, 1.0, 1.0]})
+    >>> pt = pd.DataFrame({"lhs": ["M", "Y", "Y"], "op": ["~"] * 3, "rhs": ["X", "M", "X"],
+    ...                    "est": [0.5, 0.4, 0.1]})
     >>> indirect_paths(matrices_from_parameters(pt), "X", "Y")
     [['X', 'M', 'Y']]
     """
-    _, latent, _ = _names(matrices)
-    s = _support(_values(matrices, "B", "latent", "latent_col"))
+    _, latent, _ = matrix_names(matrices)
+    s = _support(matrix_values(matrices, "B", "latent", "latent_col"))
     return _simple_paths(s, latent, latent.index(source), latent.index(target))
 
 
@@ -287,12 +284,10 @@ def effects_table(
 
     Examples
     --------
-    >>> import pandas as pd
     >>> from bayes_rent.results.standardized import matrices_from_parameters
-    >>> pt = pd.DataFrame({"lhs": ["M", "Y", "Y", "X", "M", "Y"],
-    ...                    "op": ["~", "~", "~", "~~", "~~", "~~"],
-    ...                    "rhs": ["X", "M", "X", "X", "M", "Y"],
-    ...                    "est": [0.5, 0.4, 0.1, 1.0, 1.0, 1.0]})
+    >>> rows = [("M", "~", "X", 0.5), ("Y", "~", "M", 0.4), ("Y", "~", "X", 0.1),
+    ...         ("X", "~~", "X", 1.0), ("M", "~~", "M", 1.0), ("Y", "~~", "Y", 1.0)]
+    >>> pt = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "est"])
     >>> tab = effects_table(matrices_from_parameters(pt))
     >>> for r in tab.itertuples():
     ...     print(f"{r[1]} -> {r.to}: {r.kind} {r.via}".strip(), round(r.mean, 2))
@@ -305,9 +300,9 @@ def effects_table(
     M -> Y: total 0.4
     """
     eff = effect_draws(matrices, standardized=standardized)
-    _, latent, _ = _names(matrices)
+    _, latent, _ = matrix_names(matrices)
     li = {n: i for i, n in enumerate(latent)}
-    b = _values(matrices, "B", "latent", "latent_col")
+    b = matrix_values(matrices, "B", "latent", "latent_col")
     s = _support(b)
     acyclic = _is_acyclic(s)
     ratio = _sd_ratio(matrices) if standardized else None

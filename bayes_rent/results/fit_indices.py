@@ -14,8 +14,8 @@ covariance matrix).
 * **Pointwise log-likelihood** (for LOO and WAIC): ``log N(y_i,o | μ_o(θ), Σ_oo(θ))`` for every
   respondent i and draw, stored as ``idata.log_likelihood["y"]`` (dims chain, draw,
   respondent).
-* **χ² per draw** (DESIGN.md): ``χ²(θ) = 2 (ℓ_sat(y) − ℓ(θ; y))``.
-* **PPP** (DESIGN.md; blavaan's ``postpred``): for every draw, a replicate y_rep with the
+* **χ² per draw**: ``χ²(θ) = 2 (ℓ_sat(y) − ℓ(θ; y))``.
+* **PPP** (blavaan's ``postpred``): for every draw, a replicate y_rep with the
   same respondents and the same missingness pattern is drawn from N(μ(θ), Σ(θ)), and
   ``χ²_rep(θ) = 2 (ℓ_sat(y_rep) − ℓ(θ; y_rep))``; ``PPP = mean(χ²_rep ≥ χ²)``.
   Only the sufficient statistics of y_rep are needed, so they are drawn directly: per
@@ -75,25 +75,20 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_rent.backend import clustered
+from bayes_rent.backend.marginal import chunks
 from bayes_rent.backend.parameters import element_draws
+from bayes_rent.results.fitted import FittedModel
 from bayes_rent.results.ordinal_ppp import ordinal_fit_indices, ordinal_ppp, ordinal_ppp_draws
-from bayes_rent.results.respondent_loglik import respondent_loglik_diagnostics
-from bayes_rent.results.standardized import labelled_moments
 from bayes_rent.results.summary import summarize_draws
 from bayes_rent.spec.implied import implied_from_matrices, implied_moments
-
-if TYPE_CHECKING:
-    from bayes_rent.fit.base import Fit
 
 __all__ = [
     "SaturatedMoments",
@@ -113,29 +108,21 @@ __all__ = [
 ]
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
-# floats per temporary array before the draws are split into chunks (~16 MB)
-_BUDGET = 2_000_000
 # null fits made by fit_indices, kept while the fit lives so a second call does not refit
 _NULL_FITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _chunks(total: int, per_item: int, budget: int = _BUDGET) -> Iterator[slice]:
-    step = max(1, budget // max(per_item, 1))
-    for start in range(0, total, step):
-        yield slice(start, min(start + step, total))
 
 
 def _swap(a: np.ndarray) -> np.ndarray:
     return np.swapaxes(a, -1, -2)
 
 
-def _implied(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
+def _implied(fit: FittedModel) -> tuple[np.ndarray, np.ndarray]:
     """Σ(θ) and μ(θ) per draw, shapes (chain, draw, p, p) and (chain, draw, p)."""
     el = element_draws(fit.idata.posterior, fit.groups, len(fit.layout.elements))
     return implied_moments(fit.layout, el)
 
 
-def _pattern_cov(fit: Fit) -> np.ndarray:
+def _pattern_cov(fit: FittedModel) -> np.ndarray:
     f = fit.moments.factor
     return f @ _swap(f)
 
@@ -199,33 +186,7 @@ def moment_loglik(
     return ll.sum(-1)
 
 
-def _pointwise(
-    y: np.ndarray, pattern_of_row: np.ndarray, mask: np.ndarray, sigma: np.ndarray,
-    mu: np.ndarray,
-) -> np.ndarray:
-    """Per-respondent log-density, shape ``(S, n_rows)``; rows with no answers are dropped."""
-    keep = pattern_of_row >= 0
-    rows_all = np.flatnonzero(keep)
-    col = np.empty(len(pattern_of_row), dtype=int)
-    col[rows_all] = np.arange(len(rows_all))
-    out = np.empty((sigma.shape[0], len(rows_all)))
-    for k in range(mask.shape[0]):
-        idx = np.flatnonzero(mask[k])
-        rows = np.flatnonzero(pattern_of_row == k)
-        yk = y[np.ix_(rows, idx)]
-        for sl in _chunks(sigma.shape[0], len(rows) * len(idx) + len(idx) ** 2):
-            s = sigma[sl][:, idx[:, None], idx]
-            chol = np.linalg.cholesky(s)
-            linv = np.linalg.inv(chol)
-            z = (yk[None] - mu[sl][:, None, idx]) @ _swap(linv)
-            logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
-            out[sl, col[rows]] = -0.5 * (
-                len(idx) * _LOG_2PI + logdet[:, None] + (z**2).sum(-1)
-            )
-    return out
-
-
-def log_likelihood(fit: Fit) -> xr.DataArray:
+def log_likelihood(fit: FittedModel) -> xr.DataArray:
     """Pointwise log-likelihood of every respondent for every posterior draw.
 
     For respondent i with answered variables o: ``log N(y_i,o | μ_o(θ), Σ_oo(θ))``, the
@@ -249,128 +210,16 @@ def log_likelihood(fit: Fit) -> xr.DataArray:
     >>> ll.sizes  # doctest: +SKIP
     Frozen({'chain': 4, 'draw': 1000, 'respondent': 301})
     """
-    from bayes_rent.fit.base import Fit as _Fit  # fit.py imports this module
-
-    if type(fit).log_likelihood is not _Fit.log_likelihood:
-        # a fit class with its own units (groups of respondents; clusters of a two-level model)
-        return fit.log_likelihood()
-    if fit.responses is not None:
-        return _ordinal_log_likelihood(fit)
-    if fit.clusters is not None:
-        return clustered.respondent_loglik(
-            fit.idata.posterior, fit.layout, fit.groups, fit.data, fit.clusters
-        )
-    sigma, mu = _implied(fit)
-    c, d, p = mu.shape
-    m = fit.moments
-    y = fit.data.to_numpy(dtype=float)
-    ll = _pointwise(y, m.pattern_of_row, m.mask, sigma.reshape(c * d, p, p),
-                    mu.reshape(c * d, p))
-    post = fit.idata.posterior
-    return xr.DataArray(
-        ll.reshape(c, d, -1),
-        dims=("chain", "draw", "respondent"),
-        coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                "respondent": fit.data.index[m.pattern_of_row >= 0].to_numpy()},
-        name="y",
-    )
+    return fit.backend.pointwise_loglik(fit)
 
 
-def _ordinal_log_likelihood(fit: Fit, n_importance: int = 200) -> xr.DataArray:
-    """Per-respondent log-likelihood of a fit with ordinal items, latent scores integrated out.
-
-    The scores the sampler drew are conditional on each respondent's own answers, which makes
-    a likelihood conditional on them useless for leave-one-out. The integral over the scores
-    is estimated by importance sampling around each respondent's posterior of the scores
-    (:func:`bayes_rent.results.respondent_loglik.respondent_loglik_diagnostics`); a warning
-    names the share of respondents whose importance weights are unreliable.
-    """
-    r = fit.responses
-    mats = fit.matrices
-    lay = fit.layout
-    items = r.ordinal_items + r.continuous_items
-    c, d = mats.sizes["chain"], mats.sizes["draw"]
-
-    def flat(a: xr.DataArray, *dims: str) -> np.ndarray:
-        ordered = a.transpose("chain", "draw", *dims)
-        return ordered.values.reshape((c * d,) + ordered.shape[2:])
-
-    lam = flat(mats["Lambda"].sel(observed=items), "observed", "latent")
-    nu = flat(mats["nu"].sel(observed=items), "observed")
-    theta = np.diagonal(
-        mats["Theta"].sel(observed=items, observed_col=items)
-        .transpose("chain", "draw", "observed", "observed_col").values,
-        axis1=-2, axis2=-1,
-    ).reshape(c * d, -1)
-    implied = labelled_moments(mats)
-    latent_mean = flat(implied["latent_mean"], "latent")
-    latent_cov = flat(implied["latent_cov"], "latent", "latent_col")
-
-    n_cuts = max(len(cats) for cats in r.categories.values()) - 1
-    thresholds = np.full((c * d, len(items), n_cuts), np.inf)
-    rows = fit.partable.loc[fit.partable["op"] == "|"]
-    draws = fit.parameter_draws
-    for j, item in enumerate(r.ordinal_items):
-        ids = rows.loc[rows["lhs"] == item].sort_values("rhs", key=lambda s: s.str[1:].astype(int))
-        thresholds[:, j, : len(ids)] = (
-            draws.sel(par=ids["id"].to_numpy()).values.reshape(c * d, -1)
-        )
-    n = len(r.respondents)
-    codes = np.full((n, len(items)), -1)
-    codes[:, : len(r.ordinal_items)] = np.where(r.answered > 0, r.codes, -1)
-    values = np.full((n, len(items)), np.nan)
-    values[:, len(r.ordinal_items):] = np.where(r.present > 0, r.values, np.nan)
-
-    scores = fit.idata.posterior["latent_scores"].transpose(
-        "chain", "draw", "respondent", "construct"
-    ).values.reshape(c * d, n, -1)
-    proposal_mean = scores.mean(0)
-    centred = scores - proposal_mean
-    proposal_cov = np.einsum("sni,snj->nij", centred, centred) / (c * d - 1)
-
-    result = respondent_loglik_diagnostics(
-        codes, values, np.arange(len(items)) < len(r.ordinal_items), thresholds, lam, nu,
-        theta, latent_mean, latent_cov, phantom=lay.phantom,
-        phantom_values=r.phantom_values if lay.phantom.any() else None,
-        proposal_mean=proposal_mean, proposal_cov=proposal_cov,
-        n_importance=n_importance, seed=fit.settings.get("seed"),
-    )
-    bad = result.unreliable
-    if bad.any():
-        warnings.warn(
-            f"the importance-sampling estimate of the respondent log-likelihood is unreliable "
-            f"for {int(bad.sum())} of {n} respondents (Pareto k > "
-            f"{result.pareto_k_threshold:.2f}); LOO for them is uncertain",
-            stacklevel=3,
-        )
-    post = fit.idata.posterior
-    return xr.DataArray(
-        result.loglik.reshape(c, d, n),
-        dims=("chain", "draw", "respondent"),
-        coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                "respondent": r.respondents.to_numpy()},
-        name="y",
-    )
-
-
-def _require_normal_likelihood(fit: Fit) -> None:
+def _require_normal_likelihood(fit: FittedModel) -> None:
     """The χ²-based indices need the multivariate normal likelihood and its saturated model."""
-    if fit.clusters is not None:
-        raise NotImplementedError(
-            "PPP and the χ²-based fit indices are not computed for a model with clusters yet "
-            "(the saturated model would need the clusters' means); use fit.loo() and "
-            "br.compare() to compare models."
-        )
-    if fit.responses is not None:
-        raise NotImplementedError(
-            "BRMSEA, BGammaHat, BCFI, BTLI and SRMR are defined through the χ² of the "
-            "multivariate normal likelihood, which a model with ordinal items does not have. "
-            "Its PPP uses the item pairs' cross tables (bayes_rent.results.ordinal_ppp; "
-            "fit.fit_indices() reports it); compare models with fit.loo() and br.compare()."
-        )
+    if fit.backend.discrepancy != "normal":
+        raise NotImplementedError(fit.backend.chisq_undefined)
 
 
-def add_log_likelihood(fit: Fit) -> az.InferenceData:
+def add_log_likelihood(fit: FittedModel) -> az.InferenceData:
     """Store the pointwise log-likelihood in ``fit.idata.log_likelihood["y"]`` (once).
 
     Parameters
@@ -399,7 +248,7 @@ def add_log_likelihood(fit: Fit) -> az.InferenceData:
     return idata
 
 
-def loo(fit: Fit, **kwargs) -> az.ELPDData:
+def loo(fit: FittedModel, **kwargs) -> az.ELPDData:
     """PSIS leave-one-out cross-validation over respondents (``arviz.loo``).
 
     Parameters
@@ -421,7 +270,7 @@ def loo(fit: Fit, **kwargs) -> az.ELPDData:
     return az.loo(add_log_likelihood(fit), var_name="y", **kwargs)
 
 
-def waic(fit: Fit, **kwargs) -> az.ELPDData:
+def waic(fit: FittedModel, **kwargs) -> az.ELPDData:
     """The widely applicable information criterion over respondents (``arviz.waic``).
 
     Parameters
@@ -571,7 +420,7 @@ def _complete_sat_loglik(sigma: np.ndarray, n: float) -> np.ndarray:
     return -0.5 * n * (p * _LOG_2PI + logdet + p)
 
 
-def _observed_saturated(fit: Fit) -> SaturatedMoments:
+def _observed_saturated(fit: FittedModel) -> SaturatedMoments:
     m = fit.moments
     return saturated_moments(m.n, m.mask, m.mean, _pattern_cov(fit), max_iter=10_000)
 
@@ -731,7 +580,7 @@ def null_model_syntax(variables: Sequence[str]) -> str:
     return "\n".join(f"{v} ~~ {v}" for v in variables)
 
 
-def fit_null_model(fit: Fit, *, seed: int | None = None, **kwargs) -> Fit:
+def fit_null_model(fit: FittedModel, *, seed: int | None = None, **kwargs) -> FittedModel:
     """Fit the independence model to the fit's data with the fit's sampling settings.
 
     Parameters
@@ -752,19 +601,21 @@ def fit_null_model(fit: Fit, *, seed: int | None = None, **kwargs) -> Fit:
     --------
     >>> null = fit_null_model(fit, seed=1)  # doctest: +SKIP
     """
-    from bayes_rent.model import Model  # the model module imports Fit: import late
-
-    options = {k: v for k, v in fit.settings.items() if k not in ("seed", "cluster_options")}
+    options = {k: v for k, v in fit.settings.items()
+               if k not in ("seed", "cluster_options", "elapsed")}
     options = {**options, "progressbar": False, **kwargs}
     with warnings.catch_warnings():
         # a null model's convergence is reported by its own Fit when the user fits it;
         # here it only feeds BCFI/BTLI
         warnings.simplefilter("ignore")
-        return Model(null_model_syntax(fit.layout.observed)).fit(fit.data, seed=seed, **options)
+        # the fit's own Model class: results sit below the model layer and do not import it
+        null = type(fit.model)(null_model_syntax(fit.layout.observed))
+        return null.fit(fit.data, seed=seed, **options)
 
 
 def _chisq_draws(
-    fit: Fit, h1: SaturatedMoments, sigma: np.ndarray | None = None, mu: np.ndarray | None = None
+    fit: FittedModel, h1: SaturatedMoments, sigma: np.ndarray | None = None,
+    mu: np.ndarray | None = None,
 ) -> np.ndarray:
     """χ²(θ) per draw, shape (chain, draw)."""
     if sigma is None or mu is None:
@@ -774,12 +625,12 @@ def _chisq_draws(
     sigma, mu = sigma.reshape(c * d, p, p), mu.reshape(c * d, p)
     cov = _pattern_cov(fit)
     ll = np.empty(c * d)
-    for sl in _chunks(c * d, 4 * len(m.n) * p * p):
+    for sl in chunks(c * d, 4 * len(m.n) * p * p):
         ll[sl] = moment_loglik(sigma[sl], mu[sl], m.n, m.mask, m.mean, cov)
     return (2.0 * (h1.loglik - ll)).reshape(c, d)
 
 
-def _posterior_mean_moments(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
+def _posterior_mean_moments(fit: FittedModel) -> tuple[np.ndarray, np.ndarray]:
     """Σ and μ at the posterior means of the (sign-aligned) model matrices."""
     mats = fit.matrices.mean(("chain", "draw"))
     implied = implied_from_matrices({k: mats[k].values for k in mats.data_vars})
@@ -787,7 +638,7 @@ def _posterior_mean_moments(fit: Fit) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _discrepancies(
-    fit: Fit, seed: int | None
+    fit: FittedModel, seed: int | None
 ) -> tuple[np.ndarray, np.ndarray, SaturatedMoments, int, np.ndarray]:
     """χ² of the data and of one replicate per draw, (chain, draw) each; h1; EM iterations; Σ."""
     m = fit.moments
@@ -799,7 +650,7 @@ def _discrepancies(
     rng = np.random.default_rng(seed)
     chisq_rep = np.empty(c * d)
     iterations = h1.iterations
-    for sl in _chunks(c * d, 12 * len(m.n) * p * p):
+    for sl in chunks(c * d, 12 * len(m.n) * p * p):
         mean_rep, cov_rep = _replicate_moments(rng, sig_f[sl], mu_f[sl], m.n, m.mask)
         ll_rep = moment_loglik(sig_f[sl], mu_f[sl], m.n, m.mask, mean_rep, cov_rep)
         # EM starts at the moments that generated the replicate: its ML is close to them
@@ -809,7 +660,7 @@ def _discrepancies(
     return chisq, chisq_rep.reshape(c, d), h1, iterations, sigma
 
 
-def ppp(fit: Fit, *, seed: int | None = None) -> float:
+def ppp(fit: FittedModel, *, seed: int | None = None) -> float:
     """Posterior predictive p-value of the χ² discrepancy.
 
     ``PPP = mean over draws of [χ²_rep(θ) ≥ χ²(θ)]`` with a replicate of the data (same
@@ -835,7 +686,7 @@ def ppp(fit: Fit, *, seed: int | None = None) -> float:
     --------
     >>> ppp(fit, seed=1)  # doctest: +SKIP
     """
-    if fit.responses is not None and fit.responses.ordinal_items:
+    if fit.backend.discrepancy == "ordinal":
         return ordinal_ppp(fit, seed=seed)
     _require_normal_likelihood(fit)
     chisq, chisq_rep, *_ = _discrepancies(fit, seed)
@@ -843,10 +694,10 @@ def ppp(fit: Fit, *, seed: int | None = None) -> float:
 
 
 def fit_index_draws(
-    fit: Fit,
+    fit: FittedModel,
     *,
     seed: int | None = None,
-    null_fit: Fit | None = None,
+    null_fit: FittedModel | None = None,
     incremental: bool = True,
 ) -> xr.Dataset:
     """Posterior draws of the χ² discrepancies and of every Bayesian fit index.
@@ -885,7 +736,7 @@ def fit_index_draws(
     >>> float((draws["chisq_rep"] >= draws["chisq"]).mean()) == draws.attrs["ppp"]  # doctest: +SKIP
     True
     """
-    if fit.responses is not None and fit.responses.ordinal_items:
+    if fit.backend.discrepancy == "ordinal":
         _refuse_null_fit(null_fit)
         return ordinal_ppp_draws(fit, seed=seed)
     _require_normal_likelihood(fit)
@@ -930,7 +781,7 @@ def fit_index_draws(
     )
 
 
-def _refuse_null_fit(null_fit: Fit | None) -> None:
+def _refuse_null_fit(null_fit: FittedModel | None) -> None:
     """A null model feeds only BCFI/BTLI/BNFI, which ordinal fits do not have."""
     if null_fit is not None:
         raise ValueError(
@@ -939,7 +790,7 @@ def _refuse_null_fit(null_fit: Fit | None) -> None:
         )
 
 
-def _check_null(fit: Fit, null_fit: Fit) -> None:
+def _check_null(fit: FittedModel, null_fit: FittedModel) -> None:
     if set(null_fit.layout.observed) != set(fit.layout.observed) or (
         null_fit.moments.n_total != fit.moments.n_total
     ):
@@ -964,10 +815,10 @@ _ROWS = ["ppp", "chisq", "chisq_at_mean", "df", "npar", "p_loo", "brmsea", "bgam
 
 
 def fit_indices(
-    fit: Fit,
+    fit: FittedModel,
     *,
     seed: int | None = None,
-    null_fit: Fit | None = None,
+    null_fit: FittedModel | None = None,
     incremental: bool = True,
     hdi_prob: float = 0.9,
 ) -> pd.DataFrame:
@@ -1017,7 +868,7 @@ def fit_indices(
     >>> fit = br.cfa(hs, br.datasets.holzinger_swineford(), seed=1)  # doctest: +SKIP
     >>> fit_indices(fit, seed=1).loc[["ppp", "brmsea", "bcfi", "srmr"]]  # doctest: +SKIP
     """
-    if fit.responses is not None and fit.responses.ordinal_items:
+    if fit.backend.discrepancy == "ordinal":
         _refuse_null_fit(null_fit)
         return ordinal_fit_indices(fit, seed=seed, hdi_prob=hdi_prob)
     _require_normal_likelihood(fit)

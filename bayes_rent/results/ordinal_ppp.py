@@ -52,7 +52,7 @@ PPP
     For every draw, ``D_obs = D(y, θ)``; a replicate y_rep is drawn from the model at θ (new
     latent responses for the same respondents, cut at that draw's thresholds, with the data's
     missing answers removed again) and ``D_rep = D(y_rep, θ)``.
-    ``PPP = mean over draws of [D_rep ≥ D_obs]``, as in DESIGN.md with D in place of the
+    ``PPP = mean over draws of [D_rep ≥ D_obs]``, as for continuous items with D in place of the
     normal χ². The same sums kept per pair give a PPP per item pair that points at the items
     behind a misfit.
 
@@ -78,18 +78,15 @@ Python loops run over item pairs only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy.special import ndtr, owens_t
 
+from bayes_rent.results.fitted import FittedModel
 from bayes_rent.results.standardized import labelled_moments
 from bayes_rent.results.summary import summarize_draws
-
-if TYPE_CHECKING:
-    from bayes_rent.fit.base import Fit
 
 __all__ = [
     "DISCREPANCIES",
@@ -422,7 +419,7 @@ def ordinal_discrepancies(
 
 
 # ------------------------------------------------------------------------ from a fit
-def _draw_subset(fit: Fit, max_draws: int | None) -> np.ndarray:
+def _draw_subset(fit: FittedModel, max_draws: int | None) -> np.ndarray:
     """Evenly spaced draw positions within each chain, at most ``max_draws`` in all."""
     post = fit.idata.posterior
     chains, draws = post.sizes["chain"], post.sizes["draw"]
@@ -437,7 +434,7 @@ def _draw_subset(fit: Fit, max_draws: int | None) -> np.ndarray:
 
 
 def _fit_arrays(
-    fit: Fit, positions: np.ndarray
+    fit: FittedModel, positions: np.ndarray
 ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Ordinal items, codes (N, J) and per-draw thresholds, latent-response means and covs."""
     r = fit.responses
@@ -471,7 +468,7 @@ def _fit_arrays(
 
 
 def ordinal_ppp_draws(
-    fit: Fit, *, seed: int | None = None, max_draws: int | None = None
+    fit: FittedModel, *, seed: int | None = None, max_draws: int | None = None
 ) -> xr.Dataset:
     """Per-draw discrepancies of the ordinal answers and of their replicates, and the PPPs.
 
@@ -547,7 +544,7 @@ def ordinal_ppp_draws(
 
 
 def ordinal_ppp(
-    fit: Fit, *, seed: int | None = None, max_draws: int | None = None,
+    fit: FittedModel, *, seed: int | None = None, max_draws: int | None = None,
     discrepancy: str = "correlation",
 ) -> float:
     """Posterior predictive p-value of a fit with ordinal items.
@@ -573,6 +570,7 @@ def ordinal_ppp(
     Returns
     -------
     float
+        The share of draws whose replicate is at least as discrepant as the answers.
 
     Examples
     --------
@@ -592,21 +590,13 @@ def ordinal_ppp(
 
 
 def ordinal_fit_indices(
-    fit: Fit, *, seed: int | None = None, max_draws: int | None = None,
+    fit: FittedModel, *, seed: int | None = None, max_draws: int | None = None,
     hdi_prob: float = 0.9,
 ) -> pd.DataFrame:
     """The fit table of a model with ordinal items: what is defined, and what is not.
 
-    Parameters
-    ----------
-    fit : Fit
-        A fit with ordinal items.
-    seed : int, optional
-        Seed of the replicated answers.
-    max_draws : int, optional
-        Use at most this many posterior draws, evenly spaced within each chain.
-    hdi_prob : float
-        Mass of the highest-density intervals.
+    ``fit``, ``seed`` and ``max_draws`` are as for :func:`ordinal_ppp`; ``hdi_prob`` is the mass
+    of the highest-density intervals.
 
     Returns
     -------

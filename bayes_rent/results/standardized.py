@@ -34,12 +34,13 @@ for standardization it is an observed variable, as in lavaan.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_rent.results.defined import defined_draws, row_ids
 from bayes_rent.results.summary import summarize_draws
 from bayes_rent.spec.implied import implied_from_matrices
 
@@ -63,12 +64,12 @@ _STD_KINDS = ("std_all", "std_lv")
 # --------------------------------------------------------------------------------------------
 
 
-def _values(matrices: xr.Dataset, name: str, *dims: str) -> np.ndarray:
+def matrix_values(matrices: xr.Dataset, name: str, *dims: str) -> np.ndarray:
     """The numpy array of ``matrices[name]`` with dims ``(chain, draw, *dims)``."""
     return matrices[name].transpose("chain", "draw", *dims).values.astype(float)
 
 
-def _names(matrices: xr.Dataset) -> tuple[list[str], list[str], np.ndarray]:
+def matrix_names(matrices: xr.Dataset) -> tuple[list[str], list[str], np.ndarray]:
     """Observed names, latent names and the phantom mask of the latent dim."""
     observed = [str(v) for v in matrices["observed"].values]
     latent = [str(v) for v in matrices["latent"].values]
@@ -79,13 +80,7 @@ def _names(matrices: xr.Dataset) -> tuple[list[str], list[str], np.ndarray]:
     return observed, latent, phantom
 
 
-def _is_label(value: object) -> bool:
-    """True for a usable label (not empty, None or NaN)."""
-    if value is None:
-        return False
-    if isinstance(value, float) and np.isnan(value):
-        return False
-    return str(value).strip() != ""
+
 
 
 def phantom_map(matrices: xr.Dataset) -> dict[str, str]:
@@ -112,7 +107,7 @@ def phantom_map(matrices: xr.Dataset) -> dict[str, str]:
     >>> phantom_map(matrices_from_parameters(pt))
     {'y': 'y', 'x': 'x'}
     """
-    observed, latent, phantom = _names(matrices)
+    observed, latent, phantom = matrix_names(matrices)
     lam = matrices["Lambda"].transpose("chain", "draw", "observed", "latent").values
     first = lam[0, 0]
     out: dict[str, str] = {}
@@ -155,17 +150,17 @@ def labelled_moments(matrices: xr.Dataset) -> xr.Dataset:
     >>> float(m["observed_cov"].sel(observed="y2", observed_col="y2").squeeze())
     3.0
     """
-    lam = _values(matrices, "Lambda", "observed", "latent")
+    lam = matrix_values(matrices, "Lambda", "observed", "latent")
     arrays = {
         "Lambda": lam,
-        "B": _values(matrices, "B", "latent", "latent_col"),
-        "Psi": _values(matrices, "Psi", "latent", "latent_col"),
-        "Theta": _values(matrices, "Theta", "observed", "observed_col"),
+        "B": matrix_values(matrices, "B", "latent", "latent_col"),
+        "Psi": matrix_values(matrices, "Psi", "latent", "latent_col"),
+        "Theta": matrix_values(matrices, "Theta", "observed", "observed_col"),
     }
     with_means = "alpha" in matrices and "nu" in matrices
     if with_means:
-        arrays["alpha"] = _values(matrices, "alpha", "latent")
-        arrays["nu"] = _values(matrices, "nu", "observed")
+        arrays["alpha"] = matrix_values(matrices, "alpha", "latent")
+        arrays["nu"] = matrix_values(matrices, "nu", "observed")
     else:
         arrays["alpha"] = np.zeros(arrays["B"].shape[:-1])
         arrays["nu"] = np.zeros(lam.shape[:-1])
@@ -196,17 +191,11 @@ def labelled_moments(matrices: xr.Dataset) -> xr.Dataset:
 # --------------------------------------------------------------------------------------------
 
 
-def _default_ids(partable: pd.DataFrame) -> np.ndarray:
-    if "id" in partable.columns:
-        return partable["id"].to_numpy()
-    return np.arange(1, len(partable) + 1)
-
-
 def _row_draws(
     partable: pd.DataFrame, parameter_draws: xr.DataArray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-row draws as a numpy array ``(chain, draw, row)`` in partable order."""
-    ids = _default_ids(partable)
+    ids = row_ids(partable)
     if parameter_draws is None:
         col = "est" if "est" in partable.columns else "value"
         vals = partable[col].to_numpy(dtype=float)
@@ -392,18 +381,18 @@ def parameter_values(matrices: xr.Dataset, partable: pd.DataFrame) -> xr.DataArr
     >>> parameter_values(matrices_from_parameters(pt), pt).values.ravel().tolist()
     [0.5, 2.0, 1.0]
     """
-    observed, latent, _ = _names(matrices)
+    observed, latent, _ = matrix_names(matrices)
     pmap = phantom_map(matrices)
     li = {n: i for i, n in enumerate(latent)}
     oi = {n: i for i, n in enumerate(observed)}
-    lam = _values(matrices, "Lambda", "observed", "latent")
-    b = _values(matrices, "B", "latent", "latent_col")
-    psi = _values(matrices, "Psi", "latent", "latent_col")
-    theta = _values(matrices, "Theta", "observed", "observed_col")
+    lam = matrix_values(matrices, "Lambda", "observed", "latent")
+    b = matrix_values(matrices, "B", "latent", "latent_col")
+    psi = matrix_values(matrices, "Psi", "latent", "latent_col")
+    theta = matrix_values(matrices, "Theta", "observed", "observed_col")
     has_means = "nu" in matrices and "alpha" in matrices
     if has_means:
-        nu = _values(matrices, "nu", "observed")
-        alpha = _values(matrices, "alpha", "latent")
+        nu = matrix_values(matrices, "nu", "observed")
+        alpha = matrix_values(matrices, "alpha", "latent")
     nc, nd = lam.shape[:2]
     out = np.full((nc, nd, len(partable)), np.nan)
 
@@ -436,15 +425,22 @@ def parameter_values(matrices: xr.Dataset, partable: pd.DataFrame) -> xr.DataArr
                 out[:, :, k] = alpha[:, :, i] + nu[:, :, oi[lhs]]
             else:
                 out[:, :, k] = alpha[:, :, i]
+    return _per_draw(matrices, out, "par", row_ids(partable), "value")
+
+
+def _per_draw(
+    matrices: xr.Dataset, values: np.ndarray, dim: str, labels: Sequence[object], name: str
+) -> xr.DataArray:
+    """``values`` ``(chain, draw, dim)`` as a DataArray on the draws of ``matrices``."""
     return xr.DataArray(
-        out,
-        dims=("chain", "draw", "par"),
+        values,
+        dims=("chain", "draw", dim),
         coords={
             "chain": matrices["chain"].values,
             "draw": matrices["draw"].values,
-            "par": _default_ids(partable),
+            dim: labels,
         },
-        name="value",
+        name=name,
     )
 
 
@@ -459,13 +455,13 @@ def _scale_vectors(matrices: xr.Dataset) -> dict[str, dict[str, np.ndarray]]:
     Observed variables carried by a phantom are keyed by their observed name and take the
     phantom's (identical) variances, so the partable's names can be looked up directly.
     """
-    observed, latent, phantom = _names(matrices)
+    observed, latent, phantom = matrix_names(matrices)
     pmap = phantom_map(matrices)
     mom = labelled_moments(matrices)
     phi = mom["latent_cov"].values
     sigma = mom["observed_cov"].values
-    psi = _values(matrices, "Psi", "latent", "latent_col")
-    theta = _values(matrices, "Theta", "observed", "observed_col")
+    psi = matrix_values(matrices, "Psi", "latent", "latent_col")
+    theta = matrix_values(matrices, "Theta", "observed", "observed_col")
     lat_var = np.diagonal(phi, axis1=2, axis2=3)
     obs_var = np.diagonal(sigma, axis1=2, axis2=3)
     psi_d = np.diagonal(psi, axis1=2, axis2=3)
@@ -531,11 +527,8 @@ def standardized_draws(
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"],
-    ...                    "op": ["=~", "=~", "~~", "~~", "~~"],
-    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"],
-    ...                    "est": [1.0, 1.0, 1.0, 1.0, 3.0]})
+    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"], "op": ["=~", "=~", "~~", "~~", "~~"],
+    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"], "est": [1, 1, 1, 1, 3.0]})
     >>> s = standardized_draws(matrices_from_parameters(pt), pt)
     >>> [round(float(v), 4) for v in s.values.ravel()]
     [0.7071, 0.5, 1.0, 0.5, 0.75]
@@ -545,7 +538,7 @@ def standardized_draws(
     if parameter_draws is None:
         parameter_draws = parameter_values(matrices, partable)
     # the fit's draws have no ':=' rows; reindexing leaves them NaN until re-evaluated below
-    raw = parameter_draws.transpose("chain", "draw", "par").reindex(par=_default_ids(partable))
+    raw = parameter_draws.transpose("chain", "draw", "par").reindex(par=row_ids(partable))
     out = raw.values.astype(float).copy()
     sc = _scale_vectors(matrices)
     lv_sd = {k: _sqrt(v) for k, v in sc["lv_total"].items()}
@@ -614,8 +607,6 @@ def _restandardize_defined(
     partable: pd.DataFrame, std: xr.DataArray, is_def: np.ndarray, evaluate
 ) -> xr.DataArray:
     """Evaluate ``:=`` rows at the standardized values of the labelled rows (lavaan's rule)."""
-    from bayes_rent.results.defined import defined_draws
-
     out = std.values.copy()
     try:
         d = defined_draws(partable, std, evaluate=evaluate)
@@ -631,21 +622,8 @@ def std_all(
 ) -> xr.DataArray:
     """Completely standardized values of every row, per draw (lavaan's ``std.all``).
 
-    Shorthand for ``standardized_draws(..., kind="std_all")``.
-
-    Parameters
-    ----------
-    matrices : xarray.Dataset
-        Model matrices of the draws.
-    partable : pandas.DataFrame
-        The parameter table.
-    parameter_draws : xarray.DataArray, optional
-        Raw values ``(chain, draw, par)``; read from ``matrices`` when omitted.
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims ``(chain, draw, par)``, named ``"std_all"``.
+    Shorthand for ``standardized_draws(..., kind="std_all")``: parameters as for
+    :func:`standardized_draws`; the result, dims ``(chain, draw, par)``, is named ``"std_all"``.
 
     Examples
     --------
@@ -663,29 +641,13 @@ def std_lv(
 ) -> xr.DataArray:
     """Values standardized by the latent variables only, per draw (lavaan's ``std.lv``).
 
-    Shorthand for ``standardized_draws(..., kind="std_lv")``.
-
-    Parameters
-    ----------
-    matrices : xarray.Dataset
-        Model matrices of the draws.
-    partable : pandas.DataFrame
-        The parameter table.
-    parameter_draws : xarray.DataArray, optional
-        Raw values ``(chain, draw, par)``; read from ``matrices`` when omitted.
-
-    Returns
-    -------
-    xarray.DataArray
-        Dims ``(chain, draw, par)``, named ``"std_lv"``.
+    As :func:`std_all`, with ``kind="std_lv"`` (also the result's name).
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> pt = pd.DataFrame({"lhs": ["f", "f", "f", "y1", "y2"],
-    ...                    "op": ["=~", "=~", "~~", "~~", "~~"],
-    ...                    "rhs": ["y1", "y2", "f", "y1", "y2"],
-    ...                    "est": [1.0, 2.0, 4.0, 1.0, 1.0]})
+    >>> rows = [("f", "=~", "y1", 1.0), ("f", "=~", "y2", 2.0), ("f", "~~", "f", 4.0),
+    ...         ("y1", "~~", "y1", 1.0), ("y2", "~~", "y2", 1.0)]
+    >>> pt = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "est"])
     >>> std_lv(matrices_from_parameters(pt), pt).values.ravel().tolist()
     [2.0, 4.0, 1.0, 1.0, 1.0]
     """
@@ -767,16 +729,17 @@ def r2(matrices: xr.Dataset) -> xr.DataArray:
     >>> r["variable"].values.tolist(), float(r.sel(variable="y").squeeze())
     (['y'], 0.25)
     """
-    observed, latent, phantom = _names(matrices)
+    observed, latent, phantom = matrix_names(matrices)
     pmap = phantom_map(matrices)
     li = {n: i for i, n in enumerate(latent)}
     mom = labelled_moments(matrices)
     lat_var = np.diagonal(mom["latent_cov"].values, axis1=2, axis2=3)
     obs_var = np.diagonal(mom["observed_cov"].values, axis1=2, axis2=3)
-    lam = _values(matrices, "Lambda", "observed", "latent")
-    b = _values(matrices, "B", "latent", "latent_col")
-    psi_d = np.diagonal(_values(matrices, "Psi", "latent", "latent_col"), axis1=2, axis2=3)
-    theta_d = np.diagonal(_values(matrices, "Theta", "observed", "observed_col"), axis1=2, axis2=3)
+    lam = matrix_values(matrices, "Lambda", "observed", "latent")
+    b = matrix_values(matrices, "B", "latent", "latent_col")
+    psi_d = np.diagonal(matrix_values(matrices, "Psi", "latent", "latent_col"), axis1=2, axis2=3)
+    theta_d = np.diagonal(matrix_values(matrices, "Theta", "observed", "observed_col"),
+                          axis1=2, axis2=3)
     has_cause = np.any(b != 0, axis=(0, 1, 3))
     loads = np.any(lam[:, :, :, ~phantom] != 0, axis=(0, 1, 3))
     names: list[str] = []
@@ -796,13 +759,4 @@ def r2(matrices: xr.Dataset) -> xr.DataArray:
                 names.append(name)
                 cols.append(1.0 - psi_d[:, :, j] / lat_var[:, :, j])
     data = np.stack(cols, axis=-1) if cols else np.zeros(lam.shape[:2] + (0,))
-    return xr.DataArray(
-        data,
-        dims=("chain", "draw", "variable"),
-        coords={
-            "chain": matrices["chain"].values,
-            "draw": matrices["draw"].values,
-            "variable": names,
-        },
-        name="r2",
-    )
+    return _per_draw(matrices, data, "variable", names, "r2")

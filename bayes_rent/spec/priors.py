@@ -196,7 +196,7 @@ def check_override_keys(overrides: Mapping[str, str] | None, known: set[str]) ->
         )
 
 
-def prior_rv(name: str, spec: PriorSpec, kind: str, dims: str, size: int):
+def prior_rv(name: str, spec: PriorSpec, kind: str, dims: str, size: int, args=None):
     """Create the PyMC random variable for a group of elements that share one prior.
 
     Returns the random variable and the symbolic natural-scale values (SDs for variances,
@@ -214,6 +214,9 @@ def prior_rv(name: str, spec: PriorSpec, kind: str, dims: str, size: int):
         Name of the model dimension the vector is labelled with.
     size : int
         Number of elements.
+    args : tensor, optional
+        The prior's arguments as a tensor (``pm.Data``), in the order of ``spec.args``, so a
+        compiled model takes other values of them (a prior sweep) without being rebuilt.
     """
     cls, pnames, positive = _FAMILIES[spec.family]
     if kind == "sd" and not positive:
@@ -225,7 +228,8 @@ def prior_rv(name: str, spec: PriorSpec, kind: str, dims: str, size: int):
         raise ValueError(f"prior '{spec.text}' for a correlation: use beta(a,b) or uniform(-1,1)")
     if kind != "correlation" and spec.family == "beta":
         raise ValueError(f"prior '{spec.text}': beta priors are for correlations only")
-    rv = cls(name, **dict(zip(pnames, spec.args, strict=True)), dims=dims)
+    values = spec.args if args is None else [args[i] for i in range(len(spec.args))]
+    rv = cls(name, **dict(zip(pnames, values, strict=True)), dims=dims)
     return rv, natural_values(rv, spec, kind, module=pt)
 
 
