@@ -285,17 +285,18 @@ def sem(syntax: str, data: pd.DataFrame, *, std_lv: bool | None = None, **kwargs
         except for ordinal items (see :class:`Model`).
     **kwargs
         Passed to :meth:`Model.fit` (``draws``, ``tune``, ``chains``, ``seed``, ``sampler``,
-        ``priors``, ``progressbar``).
+        ``priors``, ``progressbar``, ``group``, ``cluster``, ``ordered``, ...).
 
     Returns
     -------
     Fit
+        Or a :class:`~bayes_rent.fit.GroupFit` / :class:`~bayes_rent.fit.TwoLevelFit`.
 
     Examples
     --------
     >>> import bayes_rent as br
-    >>> fit = br.sem("ind60 =~ x1 + x2 + x3", br.datasets.political_democracy(),
-    ...              draws=200, tune=200, chains=2, seed=1, progressbar=False)  # doctest: +SKIP
+    >>> pd_data = br.datasets.political_democracy()
+    >>> fit = br.sem("ind60 =~ x1 + x2 + x3", pd_data, seed=1)  # doctest: +SKIP
     >>> fit.summary().loc[:, ["lhs", "op", "rhs", "mean"]].head(3)  # doctest: +SKIP
     """
     model_kwargs = {k: kwargs.pop(k) for k in ("meanstructure", "fixed_x") if k in kwargs}

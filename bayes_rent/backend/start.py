@@ -88,10 +88,9 @@ def start_values(
 
     Parameters
     ----------
-    layout : Layout
-        Placement of the parameter-table rows.
-    observed : ObservedMoments
-        Pattern statistics of the data.
+    layout, observed
+        The model's layout and the data's pattern statistics, as for
+        :func:`bayes_rent.backend.marginal.build_model`.
     std_lv : bool
         Whether latent variances are fixed to 1 (loadings then start at a data-based scale).
     maxiter : int

@@ -349,11 +349,15 @@ class Fit:
     def __str__(self) -> str:
         return self.report()
 
+    def _units(self) -> str:
+        """What the likelihood counts, for :meth:`__repr__`."""
+        return f"{self.moments.n_total} respondents"
+
     def __repr__(self) -> str:
         post = self.idata.posterior
         return (
-            f"<bayes_rent.Fit: {n_free(self.partable)} free parameters, "
-            f"{self.moments.n_total} respondents, {post.sizes['chain']} chains × "
-            f"{post.sizes['draw']} draws ({self.sampler}); "
+            f"<bayes_rent.{type(self).__name__}: {n_free(self.partable)} free parameters, "
+            f"{self._units()}, {post.sizes['chain']} chains × {post.sizes['draw']} draws "
+            f"({self.sampler}); "
             f"{'converged' if self.convergence.converged else 'NOT CONVERGED'}>"
         )

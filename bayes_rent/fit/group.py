@@ -137,7 +137,6 @@ class GroupFit(BlockFit):
             )
         return table
 
-    def __repr__(self) -> str:
-        sizes = ", ".join(f"{n}: {m.n_total}" for n, m in zip(
-            self.group_names, self.group_moments, strict=True))
-        return super().__repr__().replace("bayes_rent.Fit:", f"bayes_rent.GroupFit ({sizes}):")
+    def _units(self) -> str:
+        return ", ".join(f"{n}: {m.n_total}" for n, m in zip(
+            self.group_names, self.group_moments, strict=True)) + " respondents"

@@ -22,7 +22,6 @@ from bayes_rent.data.observed import moments
 from bayes_rent.fit.base import Fit, parameter_names
 from bayes_rent.fit.blocks import BlockFit
 from bayes_rent.spec.identification import align_signs
-from bayes_rent.spec.partable import n_free
 
 __all__ = ["TwoLevelFit"]
 
@@ -187,12 +186,6 @@ class TwoLevelFit(BlockFit):
         """``lhs op rhs [within]`` / ``[between]``: unique names across the levels."""
         return _level_names(self.partable)
 
-    def __repr__(self) -> str:
-        post = self.idata.posterior
-        return (
-            f"<bayes_rent.TwoLevelFit: {n_free(self.partable)} free parameters, "
-            f"{self.statistics.n_total} firms in {self.statistics.n_clusters} clusters, "
-            f"{post.sizes['chain']} chains × {post.sizes['draw']} draws ({self.sampler}); "
-            f"{'converged' if self.convergence.converged else 'NOT CONVERGED'}>"
-        )
+    def _units(self) -> str:
+        return f"{self.statistics.n_total} firms in {self.statistics.n_clusters} clusters"
 

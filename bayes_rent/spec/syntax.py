@@ -329,6 +329,57 @@ class _Tokenizer:
     ) -> ModelSyntaxError:
         return ModelSyntaxError(message, line, col, expected, found, self.lines[line - 1])
 
+    def _string_end(self, line: str, i: int, lineno: int) -> int:
+        """Position of the quote that closes the string opening at ``i``."""
+        quote, j, n = line[i], i + 1, len(line)
+        while j < n and line[j] != quote:
+            j += 2 if line[j] == "\\" and j + 1 < n else 1
+        if j >= n:
+            raise self.error(
+                f"expected a closing {quote} for the string that starts here, found end of line",
+                lineno, i + 1, expected=f"a closing {quote}", found="end of line",
+            )
+        return j
+
+    @staticmethod
+    def _unescape(line: str, i: int, j: int) -> str:
+        """The text of the string between the quotes at ``i`` and ``j``, escapes resolved."""
+        buf, k = [], i + 1
+        while k < j:
+            if line[k] == "\\" and k + 1 < j:
+                k += 1
+            buf.append(line[k])
+            k += 1
+        return "".join(buf)
+
+    def _number_end(self, line: str, i: int, lineno: int) -> int:
+        """End of the number starting at ``i``; a name that starts with a digit is an error."""
+        n = len(line)
+        j = i
+        while j < n and line[j].isdigit():
+            j += 1
+        if j < n and line[j] == ".":
+            j += 1
+            while j < n and line[j].isdigit():
+                j += 1
+        if j < n and line[j] in "eE":
+            k = j + 1
+            if k < n and line[k] in "+-":
+                k += 1
+            if k < n and line[k].isdigit():
+                while k < n and line[k].isdigit():
+                    k += 1
+                j = k
+        if j < n and _is_name_char(line[j]):
+            k = j
+            while k < n and _is_name_char(line[k]):
+                k += 1
+            raise self.error(
+                f"invalid name '{line[i:k]}': a name must start with a letter", lineno, i + 1,
+                expected="a name that starts with a letter", found=f"'{line[i:k]}'",
+            )
+        return j
+
     def tokens(self) -> list[_Token]:
         out: list[_Token] = []
         for lineno, line in enumerate(self.lines, start=1):
@@ -345,52 +396,12 @@ class _Tokenizer:
                 if ch in "#!":
                     break
                 if ch in "\"'":
-                    j = i + 1
-                    buf = []
-                    while j < n and line[j] != ch:
-                        if line[j] == "\\" and j + 1 < n:
-                            j += 1
-                        buf.append(line[j])
-                        j += 1
-                    if j >= n:
-                        raise self.error(
-                            f"expected a closing {ch} for the string that starts here, "
-                            "found end of line",
-                            lineno,
-                            col,
-                            expected=f"a closing {ch}",
-                            found="end of line",
-                        )
-                    text = "".join(buf)
-                    out.append(_Token(STRING, text, lineno, col, spaced, width=j + 1 - i))
+                    j = self._string_end(line, i, lineno)
+                    out.append(_Token(STRING, self._unescape(line, i, j), lineno, col, spaced,
+                                      width=j + 1 - i))
                     i = j + 1
                 elif ch.isdigit() or (ch == "." and i + 1 < n and line[i + 1].isdigit()):
-                    j = i
-                    while j < n and line[j].isdigit():
-                        j += 1
-                    if j < n and line[j] == ".":
-                        j += 1
-                        while j < n and line[j].isdigit():
-                            j += 1
-                    if j < n and line[j] in "eE":
-                        k = j + 1
-                        if k < n and line[k] in "+-":
-                            k += 1
-                        if k < n and line[k].isdigit():
-                            while k < n and line[k].isdigit():
-                                k += 1
-                            j = k
-                    if j < n and _is_name_char(line[j]):
-                        k = j
-                        while k < n and _is_name_char(line[k]):
-                            k += 1
-                        raise self.error(
-                            f"invalid name '{line[i:k]}': a name must start with a letter",
-                            lineno,
-                            col,
-                            expected="a name that starts with a letter",
-                            found=f"'{line[i:k]}'",
-                        )
+                    j = self._number_end(line, i, lineno)
                     out.append(_Token(NUMBER, line[i:j], lineno, col, spaced))
                     i = j
                 elif _is_name_start(ch):
