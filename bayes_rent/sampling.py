@@ -27,6 +27,19 @@ DEFAULT_SAMPLER = "nutpie"
 _COMPILED: dict[str, object] = {}
 
 
+def compiled_models() -> int:
+    """How many models this process has compiled for nutpie so far (each structure once).
+
+    A sensitivity sweep reads it before and after a fit to count the compiles it caused.
+
+    Examples
+    --------
+    >>> compiled_models() >= 0
+    True
+    """
+    return len(_COMPILED)
+
+
 def _flat_initial_point(model: pm.Model, values: dict[str, np.ndarray]) -> Callable:
     """nutpie's initial-point function: the given point on the unconstrained scale, jittered.
 
