@@ -104,3 +104,19 @@ def test_no_private_name_crosses_a_module_boundary():
         and not imported.startswith("__")
     ]
     assert not crossing, "\n".join(crossing)
+
+
+def test_no_public_function_only_raises_not_implemented():
+    """Every public function or method does something: a capability that is not there yet is
+    refused inside a method that works for the other cases, or listed in a table with why."""
+    only_raises = []
+    for name, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            body = [s for s in node.body
+                    if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+            if (len(body) == 1 and isinstance(body[0], ast.Raise) and body[0].exc is not None
+                    and "NotImplementedError" in ast.unparse(body[0].exc)):
+                only_raises.append(f"{name}.{node.name}")
+    assert not only_raises, only_raises
