@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from bayes_rent.backend import generic
 from bayes_rent.backend.base import FitRequest
 from bayes_rent.backend.multigroup import DEFAULT_POOLING_PRIOR
 from bayes_rent.backend.registry import choose_backend
@@ -213,11 +214,15 @@ class Model:
         backend = choose_backend(self, data, request)
         prepared = backend.prepare(self, data, request)
         settings = prepared.settings
+        options = {k: settings[k] for k in SAMPLER_OPTIONS}
         started = time.perf_counter()
-        idata = run_sampler(
-            prepared.pm_model, prepared.key, prepared.data, prepared.initvals,
-            **{k: settings[k] for k in SAMPLER_OPTIONS}, **prepared.sampler_options,
-        )
+        # continuous models: one log density compiled once per machine serves every structure
+        # (backend/generic.py); the PyMC model's own compile is the route for the rest
+        idata, reason = generic.sample_prepared(backend.name, prepared, **options)
+        settings = {**settings, "density": reason or "generic"}
+        if idata is None:
+            idata = run_sampler(prepared.pm_model, prepared.key, prepared.data,
+                                prepared.initvals, **options, **prepared.sampler_options)
         settings = {**settings, "elapsed": time.perf_counter() - started}
         return FIT_KINDS[prepared.fit_kind](
             model=self, backend=backend, idata=idata, sampler=request.sampler,

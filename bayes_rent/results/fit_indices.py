@@ -601,8 +601,9 @@ def fit_null_model(fit: FittedModel, *, seed: int | None = None, **kwargs) -> Fi
     --------
     >>> null = fit_null_model(fit, seed=1)  # doctest: +SKIP
     """
+    # the sampling options only: a fit's settings also record what it was (density, time)
     options = {k: v for k, v in fit.settings.items()
-               if k not in ("seed", "cluster_options", "elapsed")}
+               if k in ("draws", "tune", "chains", "sampler", "target_accept")}
     options = {**options, "progressbar": False, **kwargs}
     with warnings.catch_warnings():
         # a null model's convergence is reported by its own Fit when the user fits it;
