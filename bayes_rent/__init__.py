@@ -14,7 +14,7 @@ Examples
 """
 
 import bayes_rent.warnings_filter  # noqa: F401  (first: before ArviZ and PyTensor load)
-from bayes_rent import grey
+from bayes_rent import grey, sensitivity
 from bayes_rent.data import datasets
 from bayes_rent.data.observed import DataError
 from bayes_rent.data.survey import SurveyError, SurveySchema, book_schema, read_survey
@@ -45,5 +45,6 @@ __all__ = [
     "compare",
     "datasets",
     "sem",
+    "sensitivity",
 ]
 __version__ = "0.1.0"
