@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,6 +18,7 @@ from conftest import HOLZINGER_SWINEFORD
 import bayes_rent as br
 from bayes_rent.data.observed import DataError
 from bayes_rent.data.population import simulate_data
+from bayes_rent.fit import parameter_names
 from bayes_rent.spec.groups import group_partable
 from bayes_rent.spec.partable import build_partable, n_free
 
@@ -95,6 +97,17 @@ def test_bad_group_options_are_clear_errors(hs_data):
 
 
 # ---------------------------------------------------------------------- Holzinger–Swineford
+def _sd_mcse(fit, names: list[str]) -> np.ndarray:
+    """Monte Carlo SE of each parameter's posterior SD estimate (delta method on the variance:
+    the MC SE of the mean squared deviation, over twice the SD)."""
+    draws = fit.idata.posterior["parameters"].sel(parameter=names).values
+    squared = (draws - draws.mean((0, 1))) ** 2
+    return np.array([
+        np.ravel(az.mcse(squared[..., k], method="mean"))[0] / (2 * np.sqrt(squared[..., k].mean()))
+        for k in range(len(names))
+    ])
+
+
 def test_configural_fit_agrees_with_each_school_alone(configural, hs_data):
     """The configural posterior factorizes by group: each school alone gives the same one.
 
@@ -103,7 +116,8 @@ def test_configural_fit_agrees_with_each_school_alone(configural, hs_data):
     """
     table = configural.summary()
     for school in ("Pasteur", "Grant-White"):
-        alone = _fit(hs_data.loc[hs_data["school"] == school]).summary()
+        alone_fit = _fit(hs_data.loc[hs_data["school"] == school])
+        alone = alone_fit.summary()
         mine = table.loc[table["group"] == school].reset_index(drop=True)
         free = mine["free"].to_numpy()
         assert (mine[["lhs", "op", "rhs"]].to_numpy() == alone[["lhs", "op", "rhs"]]
@@ -113,7 +127,16 @@ def test_configural_fit_agrees_with_each_school_alone(configural, hs_data):
                           + 1 / alone["ess_bulk"].to_numpy()[free])
         gap = np.abs(mine["mean"].to_numpy()[free] - alone["mean"].to_numpy()[free])
         assert (gap < 4 * mc).all(), mine.loc[free].assign(gap=gap, mc=mc).query("gap > 4 * mc")
-        assert np.allclose(mine["sd"].to_numpy()[free], sd, rtol=0.2)
+        # SDs within 20 %, or within 4 Monte Carlo SEs of the difference of the two SD
+        # estimates where that is wider: the weakly identified speed factor of Pasteur has
+        # heavy-tailed loadings whose SD estimate moves by 40 % between seeds at 4 x 2 000
+        # draws (its MC SE is about a third of the SD)
+        names = parameter_names(mine.loc[free])
+        sd_mc = np.hypot(_sd_mcse(configural, [f"{n} [{school}]" for n in names]),
+                         _sd_mcse(alone_fit, names))
+        sd_gap = np.abs(mine["sd"].to_numpy()[free] - sd)
+        within = sd_gap <= np.maximum(0.2 * sd, 4 * sd_mc)
+        assert within.all(), list(zip(names, sd_gap, sd_mc, strict=True))
 
 
 def test_configural_results_carry_the_group(configural):

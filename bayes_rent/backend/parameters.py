@@ -185,7 +185,7 @@ def prior_values(groups: list[PriorGroup]) -> dict[str, np.ndarray]:
     >>> from bayes_rent.spec.layout import build_layout
     >>> from bayes_rent.spec.partable import build_partable
     >>> layout = build_layout(build_partable("f =~ x1 + x2 + x3"))
-    >>> prior_values(prior_groups(layout, {"loadings": "normal(0,1)"}))["loadings_1_prior"]
+    >>> prior_values(prior_groups(layout, {"loadings": "normal(0,1)"}))["loadings_prior"]
     array([0., 1.])
     """
     return {f"{g.name}_prior": np.asarray(g.spec.args, dtype=float) for g in groups}
