@@ -18,7 +18,10 @@ import pandas as pd
 # ``bayes_rent.data.observed.DataError`` keeps working.
 from bayes_rent.errors import DataError
 
-__all__ = ["DataError", "ObservedMoments", "check_data", "moments", "saturated_loglik"]
+__all__ = [
+    "DataError", "ObservedMoments", "check_data", "moments", "saturated_loglik",
+    "saturated_loglik_at",
+]
 
 
 @dataclass
@@ -216,8 +219,18 @@ def saturated_loglik(m: ObservedMoments) -> float:
     """
     if not m.complete:
         raise ValueError("the closed-form saturated log-likelihood needs complete data")
-    s = m.factor[0] @ m.factor[0].T
-    p = s.shape[0]
-    n = m.n[0]
-    _, logdet = np.linalg.slogdet(s)
-    return float(-n / 2 * (p * np.log(2 * np.pi) + logdet + p))
+    return float(saturated_loglik_at(m.factor[0] @ m.factor[0].T, m.n[0]))
+
+
+def saturated_loglik_at(sigma: np.ndarray, n: float) -> np.ndarray:
+    """The saturated normal log-likelihood of ``n`` complete rows whose covariance (divided by
+    N) is ``sigma``, shape ``(..., p, p)``: ``-n/2 (p log 2π + log|S| + p)``.
+
+    Examples
+    --------
+    >>> round(float(saturated_loglik_at(np.eye(2), 10)), 3)
+    -28.379
+    """
+    p = sigma.shape[-1]
+    _, logdet = np.linalg.slogdet(sigma)
+    return -0.5 * n * (p * np.log(2 * np.pi) + logdet + p)

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_rent.spec.partable import evaluate_defined
+from bayes_rent.spec.syntax import evaluate_expression
+
 __all__ = ["defined_draws", "labelled_draws"]
 
 Evaluator = Callable[[str, Mapping[str, np.ndarray]], object]
@@ -78,14 +81,6 @@ def labelled_draws(partable: pd.DataFrame, parameter_draws: xr.DataArray) -> dic
     return out
 
 
-def _default_evaluator() -> Evaluator:
-    # Imported late: the expression helpers live in the syntax room and must not be a
-    # requirement for importing the results package.
-    from bayes_rent.spec.syntax import evaluate_expression
-
-    return evaluate_expression
-
-
 def defined_draws(
     partable: pd.DataFrame,
     parameter_draws: xr.DataArray,
@@ -137,19 +132,15 @@ def defined_draws(
             coords={**coords, "defined": np.array([], dtype=object)},
             name="defined",
         )
-    ev = evaluate if evaluate is not None else _default_evaluator()
-    values: dict[str, np.ndarray] = labelled_draws(partable, parameter_draws)
-    names: list[str] = []
-    cols: list[np.ndarray] = []
-    for name, text in zip(rows["lhs"].astype(str), rows["rhs"].astype(str), strict=True):
-        result = np.asarray(ev(text, dict(values)), dtype=float)
-        result = np.broadcast_to(result, shape).copy()
-        values[name] = result
-        names.append(name)
-        cols.append(result)
+    def per_draw(text: str, values: dict) -> np.ndarray:
+        # a constant or a single parameter's expression still gets one value per draw
+        result = (evaluate or evaluate_expression)(text, values)
+        return np.broadcast_to(np.asarray(result, dtype=float), shape).copy()
+
+    out = evaluate_defined(partable, labelled_draws(partable, parameter_draws), per_draw)
     return xr.DataArray(
-        np.stack(cols, axis=-1),
+        np.stack(list(out.values()), axis=-1),
         dims=("chain", "draw", "defined"),
-        coords={**coords, "defined": names},
+        coords={**coords, "defined": [str(n) for n in out]},
         name="defined",
     )

@@ -85,6 +85,7 @@ import xarray as xr
 
 from bayes_rent.backend.marginal import chunks
 from bayes_rent.backend.parameters import element_draws
+from bayes_rent.data.observed import saturated_loglik_at
 from bayes_rent.results.fitted import FittedModel
 from bayes_rent.results.ordinal_ppp import ordinal_fit_indices, ordinal_ppp, ordinal_ppp_draws
 from bayes_rent.results.summary import summarize_draws
@@ -365,7 +366,7 @@ def saturated_moments(
         mu = (w * mean).sum(-2)
         second = (w[..., None] * (cov + mean[..., :, None] * mean[..., None, :])).sum(-3)
         sigma = second - mu[..., :, None] * mu[..., None, :]
-        return SaturatedMoments(mu, sigma, _complete_sat_loglik(sigma, total), 0)
+        return SaturatedMoments(mu, sigma, saturated_loglik_at(sigma, total), 0)
 
     lead = np.broadcast_shapes(mean.shape[:-2], cov.shape[:-3])
     p = mask.shape[1]
@@ -412,12 +413,6 @@ def saturated_moments(
             RuntimeWarning, stacklevel=2,
         )
     return SaturatedMoments(mu, sigma, ll_old, iterations)
-
-
-def _complete_sat_loglik(sigma: np.ndarray, n: float) -> np.ndarray:
-    p = sigma.shape[-1]
-    _, logdet = np.linalg.slogdet(sigma)
-    return -0.5 * n * (p * _LOG_2PI + logdet + p)
 
 
 def _observed_saturated(fit: FittedModel) -> SaturatedMoments:

@@ -823,7 +823,9 @@ def n_free(pt: pd.DataFrame) -> int:
     return int((~labelled).sum()) + int(free.loc[labelled, "label"].nunique())
 
 
-def evaluate_defined(pt: pd.DataFrame, values: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_defined(
+    pt: pd.DataFrame, values: Mapping[str, Any], evaluate=evaluate_expression
+) -> dict[str, Any]:
     """Evaluate every ``:=`` row in order; later rows may use earlier ones.
 
     Parameters
@@ -850,6 +852,6 @@ def evaluate_defined(pt: pd.DataFrame, values: Mapping[str, Any]) -> dict[str, A
     env: dict[str, Any] = dict(values)
     out: dict[str, Any] = {}
     for name, expr in pt.loc[pt["op"] == ":=", ["lhs", "rhs"]].itertuples(index=False):
-        out[name] = env[name] = evaluate_expression(expr, env)
+        out[name] = env[name] = evaluate(str(expr), dict(env))
     return out
 
