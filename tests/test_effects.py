@@ -235,7 +235,6 @@ def test_defined_draws_use_labels_and_earlier_definitions(mediation):
 
 
 def test_defined_draws_default_evaluator_and_constants():
-    pytest.importorskip("bayes_rent.spec.syntax")
     pt = pt_frame(
         [("M", "~", "X", 0.5), ("Y", "~", "M", 0.4), ("two", ":=", "2", np.nan),
          ("r", ":=", "sqrt(a^2) * two", np.nan)],

@@ -72,8 +72,9 @@ def test_std_all_reproduces_lavaan(name):
 )
 def test_std_all_on_backend_matrices_reproduces_lavaan(syntax, name):
     """The same check on matrices laid out by the backend, from the package's own partable."""
-    partable_mod = pytest.importorskip("bayes_rent.spec.partable")
-    layout_mod = pytest.importorskip("bayes_rent.spec.layout")
+    from bayes_rent.spec import layout as layout_mod
+    from bayes_rent.spec import partable as partable_mod
+
     lav = lavaan_table(name)
     pt = partable_mod.build_partable(syntax)
     key = {(r.lhs, r.op, r.rhs): r for r in lav.itertuples()}
