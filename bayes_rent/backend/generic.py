@@ -3,8 +3,8 @@
 The PyMC route compiles a new program for every model structure (PyTensor rewrites it, numba
 compiles it, nutpie wraps it in C callbacks): 20–100 s before the first draw. The marginal
 likelihood of every continuous model has the same computation, only the placement of the
-parameters differs (DESIGN.md, :mod:`bayes_rent.backend.marginal`). Here that placement is
-written into two flat arrays (:func:`build_structure`) and the data into a third
+parameters differs (:mod:`bayes_rent.backend.marginal`, ``docs/architecture.md``). Here that
+placement is written into two flat arrays (:func:`build_structure`) and the data into a third
 (:func:`pack_moments`); one numba function with an analytic gradient
 (:func:`bayes_rent.backend.generic_kernels.logp_dlogp`, ``cache=True``) reads them. It is
 compiled the first time it is used on a machine and loaded from numba's on-disk cache by every
