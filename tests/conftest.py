@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 DATA = Path(__file__).parent / "data"
 
@@ -28,6 +30,28 @@ visual  =~ x1 + x2 + x3
 textual =~ x4 + x5 + x6
 speed   =~ x7 + x8 + x9
 """
+
+
+def calibration_distance(draws: np.ndarray, truth: np.ndarray) -> float:
+    """Squared Mahalanobis distance of the true values from the posterior, in posterior units.
+
+    ``draws`` is ``(n_draws, k)``. For a calibrated posterior whose shape is close to normal
+    (Bernstein–von Mises), the posterior mean misses the truth by about one posterior
+    covariance, so the distance is χ²(k) over repeated data sets. Unlike a count of covering
+    intervals it uses how far each interval is from the truth, and it also fails when the
+    intervals are too wide (a distance near 0).
+    """
+    diff = draws.mean(axis=0) - truth
+    return float(diff @ np.linalg.solve(np.cov(draws, rowvar=False), diff))
+
+
+def assert_calibrated(distance: float, k: int, level: float = 0.99) -> None:
+    """Two-sided χ²(k) check of one :func:`calibration_distance` (or a sum over replicates)."""
+    low, high = stats.chi2.ppf([(1 - level) / 2, (1 + level) / 2], k)
+    assert low <= distance <= high, (
+        f"distance {distance:.2f} outside the {level:.0%} range [{low:.2f}, {high:.2f}] of "
+        f"chi2({k}): the posterior is {'too narrow or biased' if distance > high else 'too wide'}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -65,10 +65,12 @@ def test_ordered_items_are_fitted_as_ordinal(tmp_path, capsys):
     )
     (tmp_path / "two.lav").write_text(SMALL)
     status = main(["fit", str(tmp_path / "two.lav"), "--data", str(tmp_path / "likert.csv"),
-                   "--ordered", "--seed", "9", "--draws", "400", "--tune", "400",
-                   "--no-progress"])
+                   "--ordered", "--seed", "9", "--draws", "2500", "--no-progress"])
     out = capsys.readouterr().out
-    assert status in (0, 2)
+    # exit code 2 would mean a ConvergenceWarning. With the default 2 × 1 250 draws this
+    # seed ends at a bulk ESS of 366 (f1 =~ y3), under the 400 asked; twice the draws put
+    # every parameter well over it
+    assert status == 0, out
     lines = [ln.split() for ln in out.splitlines()]
     # printed as lavaan does, one "y1|t1" row per threshold
     thresholds = [ln for ln in lines if len(ln) > 1 and "|t" in ln[0]]

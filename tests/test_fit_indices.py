@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
@@ -261,8 +262,8 @@ def hs_missing_fit(hs):
 def test_hs_fit_indices_against_lavaan(hs_fit, lavaan_fit):
     """Holzinger–Swineford CFA: the model misfits (lavaan: χ²=85.3, df=24, RMSEA=.092).
 
-    Tolerances: the posterior mean of BRMSEA is within 0.02 of lavaan's RMSEA (the brief's
-    bound; the prior and the posterior spread of χ² move it by about 0.01). SRMR at the
+    Tolerances from the posterior spread: lavaan's RMSEA, CFI and TLI lie inside the 90 % HDIs
+    of BRMSEA, BCFI and BTLI (their posterior SDs are about 0.006, 0.009 and 0.016). SRMR at the
     posterior-mean matrices is within 0.005 of lavaan's (the posterior mean is close to the ML
     estimate with N=301 and weak priors). The posterior mean of the per-draw SRMR lies above
     lavaan's: every draw adds its posterior deviation from the ML Σ to the residuals; with
@@ -275,13 +276,13 @@ def test_hs_fit_indices_against_lavaan(hs_fit, lavaan_fit):
     print(f"\nHS fit indices ({elapsed:.1f} s, includes the null fit):\n{table.round(4)}")
     mean = table["mean"]
     assert mean["ppp"] < 0.05
-    assert abs(mean["brmsea"] - lavaan_fit["rmsea"]) < 0.02
+    for index, reference in (("brmsea", "rmsea"), ("bcfi", "cfi"), ("btli", "tli")):
+        row = table.loc[index]
+        assert row["hdi_low"] <= lavaan_fit[reference] <= row["hdi_high"], (index, row)
     assert abs(mean["srmr_at_mean"] - lavaan_fit["srmr"]) < 0.005
     assert lavaan_fit["srmr"] < mean["srmr"] < lavaan_fit["srmr"] + 0.035
     assert abs(mean["chisq_at_mean"] - lavaan_fit["chisq"]) < 0.05 * lavaan_fit["chisq"]
     assert mean["df"] == lavaan_fit["df"] and mean["npar"] == 30
-    assert abs(mean["bcfi"] - lavaan_fit["cfi"]) < 0.03
-    assert abs(mean["btli"] - lavaan_fit["tli"]) < 0.04
     assert 25 < mean["p_loo"] < 40
     # every posterior row has an interval around its mean
     post = table.dropna()
@@ -329,7 +330,7 @@ def test_loo_and_waic_run(hs_fit):
     assert abs(waic(hs_fit).elpd_waic - res.elpd_loo) < 2.0
 
 
-def test_fit_indices_with_missing_data(hs_missing_fit):
+def test_fit_indices_with_missing_data(hs_missing_fit, lavaan_fit):
     draws = fit_index_draws(hs_missing_fit, seed=1, incremental=False)
     print(f"\nHS with 10% missing: PPP={draws.attrs['ppp']:.3f}, "
           f"BRMSEA={float(draws['brmsea'].mean()):.3f}, EM iterations "
@@ -337,7 +338,10 @@ def test_fit_indices_with_missing_data(hs_missing_fit):
     assert hs_missing_fit.moments.complete is False
     assert draws.attrs["em_iterations"] > 1
     assert draws.attrs["ppp"] < 0.05  # the misfit does not go away with 10% MCAR data
-    assert abs(float(draws["brmsea"].mean()) - 0.092) < 0.03
+    # MCAR answers leave the population's misfit as it is: the complete-data ML RMSEA lies in
+    # the 90 % HDI of BRMSEA, which the missing answers widen
+    low, high = az.hdi(draws["brmsea"], hdi_prob=0.9)["brmsea"].values
+    assert low <= lavaan_fit["rmsea"] <= high, (low, high)
     assert np.all(draws["chisq"].values > 0) and np.all(draws["chisq_rep"].values > 0)
 
 

@@ -2,8 +2,10 @@
 
 Tolerance: a posterior mean is an estimate with Monte Carlo error, so "within half a posterior
 SD of lavaan's estimate" is checked as |mean − est| ≤ 0.5·sd + 3·mcse(mean). For
-PoliticalDemocracy (N = 75) the issue also accepts agreement within 10 % of lavaan's value, for
-the variances pulled by the prior; the test prints which criterion held for which parameter.
+PoliticalDemocracy (N = 75) a variance may instead agree within 10 % of lavaan's value: with 75
+respondents the variance priors pull the posterior mean of a small residual variance off the ML
+estimate by more than half an SD. Only variances get that allowance; the test prints which
+criterion held for which parameter.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ def compare_with_lavaan(fit: br.Fit, lavaan: pd.DataFrame) -> pd.DataFrame:
     merged["within_half_sd"] = (merged["mean"] - merged["est"]).abs() <= (
         0.5 * merged["sd"] + 3 * merged["mcse"]
     )
-    merged["within_10pct"] = (merged["mean"] - merged["est"]).abs() <= 0.1 * merged["est"].abs()
+    variance = (merged["op"] == "~~") & (merged["lhs"] == merged["rhs"])
+    merged["variance_within_10pct"] = variance & (
+        (merged["mean"] - merged["est"]).abs() <= 0.1 * merged["est"].abs()
+    )
     return merged
 
 
@@ -56,8 +61,8 @@ def hs_fit(hs_data):
 def test_political_democracy_agrees_with_lavaan(pd_fit, pd_lavaan):
     merged = compare_with_lavaan(pd_fit, pd_lavaan)
     print(merged[["lhs", "op", "rhs", "est", "mean", "sd", "z", "within_half_sd",
-                  "within_10pct"]].to_string())
-    ok = merged["within_half_sd"] | merged["within_10pct"]
+                  "variance_within_10pct"]].to_string())
+    ok = merged["within_half_sd"] | merged["variance_within_10pct"]
     assert ok.all(), merged.loc[~ok, ["lhs", "op", "rhs", "est", "mean", "sd"]]
     # the marker loadings are constants, not sampled
     fixed = pd_fit.summary().query("op == '=~' and not free")

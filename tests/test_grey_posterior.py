@@ -126,7 +126,9 @@ def test_coupled_and_uncoupled_clusters_are_separated() -> None:
         da = res.posterior[var]
         p = float((da.sel(cluster="coupled") > da.sel(cluster="uncoupled")).mean())
         assert p > 0.95, (var, p)
-    # The coupled cluster's NC–AC relational degrees are higher on every pair.
+    # The NC–AC relational degrees keep their pair layout. They are not expected to order the
+    # clusters pair by pair: fitted on each half alone, P(coupled > uncoupled) ranges from
+    # 0.03 to 0.88 over the 16 pairs with this seed; the coupling degrees above carry the signal.
     gamma = res.posterior["gamma"]
     assert gamma.dims == ("chain", "draw", "x", "y")
 

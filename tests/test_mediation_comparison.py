@@ -2,9 +2,13 @@
 
 Sub-models 1–4 ask whether knowledge-rent acquisition (KR) fully mediates an antecedent's
 effect on international growth (IG), or whether a direct path remains. With data generated
-with a direct path, LOO prefers the partial-mediation model; with data generated without one,
-LOO prefers the simpler full-mediation model (the extra path adds to p_loo and predicts nothing),
-and the direct path's interval covers zero.
+with a direct path, LOO prefers the partial-mediation model by more than 4 (the usual bound for a
+small difference in elpd) and by more than two standard errors of the difference. With data
+generated without one, the extra path predicts nothing: the difference is small, below 4,
+whichever model ranks first. For a null path the difference is about (χ²(1) − 2)/2, which
+exceeds 4 with probability 0.002, while full mediation ranks first only with probability 0.84,
+so the rank is not asked. The simpler full-mediation model is the one to report, and the direct
+path's interval covers zero.
 """
 
 from __future__ import annotations
@@ -39,12 +43,13 @@ def test_direct_path_present_partial_mediation_wins():
     table, fits = compare_on("KR ~ 0.5*NC\nIG ~ 0.4*KR + 0.5*NC", seed=31)
     assert table.index[0] == "partial mediation"
     assert table.loc["full mediation", "elpd_diff"] > 2 * table.loc["full mediation", "dse"]
+    assert table.loc["full mediation", "elpd_diff"] > 4
     defined = fits["partial mediation"].defined().set_index("name")
     assert defined.loc["indirect", "hdi_low"] > 0
 
 
-def test_no_direct_path_full_mediation_wins():
+def test_no_direct_path_the_models_are_indistinguishable():
     table, fits = compare_on("KR ~ 0.5*NC\nIG ~ 0.4*KR", seed=32)
-    assert table.index[0] == "full mediation"
+    assert table["elpd_diff"].max() < 4
     direct = fits["partial mediation"].summary().query("label == 'c'").iloc[0]
     assert direct["hdi_low"] < 0 < direct["hdi_high"]

@@ -13,7 +13,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import HOLZINGER_SWINEFORD
+from conftest import HOLZINGER_SWINEFORD, assert_calibrated, calibration_distance
 
 import bayes_rent as br
 from bayes_rent.data.observed import DataError
@@ -22,13 +22,23 @@ from bayes_rent.fit import parameter_names
 from bayes_rent.spec.groups import group_partable
 from bayes_rent.spec.partable import build_partable, n_free
 
-FAST = dict(draws=500, tune=500, chains=4, seed=11, progressbar=False)
+# the package's default run (4 × (1 000 + 1 000)): with 4 × 500 the HS fits end at R-hat 1.013
+FAST = dict(seed=11, progressbar=False)
 
 
-def _fit(data, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return br.cfa(HOLZINGER_SWINEFORD, data, **FAST, **kwargs)
+def _converged(fit, divergences: int = 0):
+    """The package's own bar (R-hat ≤ 1.01, bulk ESS ≥ 400), with ``divergences`` allowed."""
+    c = fit.convergence
+    assert c.max_r_hat <= 1.01 and c.min_ess_bulk >= 400, c.message()
+    assert c.divergences <= divergences, c.message()
+
+
+def _fit(data, divergences: int = 0, **kwargs):
+    """A CFA of HS that must converge (no warning is silenced)."""
+    with warnings.catch_warnings(record=True):
+        fit = br.cfa(HOLZINGER_SWINEFORD, data, **FAST, **kwargs)
+    _converged(fit, divergences)
+    return fit
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +126,10 @@ def test_configural_fit_agrees_with_each_school_alone(configural, hs_data):
     """
     table = configural.summary()
     for school in ("Pasteur", "Grant-White"):
-        alone_fit = _fit(hs_data.loc[hs_data["school"] == school])
+        # Pasteur's weakly identified speed factor: alone, 4 × 1 000 draws end at R-hat 1.017,
+        # and its heavy-tailed loadings leave a divergence or so; the comparison below is in
+        # Monte Carlo errors, which the ESS bar keeps small
+        alone_fit = _fit(hs_data.loc[hs_data["school"] == school], divergences=2, draws=2000)
         alone = alone_fit.summary()
         mine = table.loc[table["group"] == school].reset_index(drop=True)
         free = mine["free"].to_numpy()
@@ -217,11 +230,16 @@ def test_partial_pooling_shrinks_small_groups_paths():
     data = _pooling_data()
     syntax = "x =~ x1 + x2 + x3\ny =~ y1 + y2 + y3\ny ~ x"
     kwargs = dict(group="region", group_equal=["loadings"], **FAST)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pooled = br.sem(syntax, data, pooling="partial", **kwargs)
+    # the spread of four groups' paths is barely identified, so its hierarchy has a funnel:
+    # 23 of 4 000 transitions diverge at target_accept 0.8, 2-3 at 0.95
+    with warnings.catch_warnings(record=True):
+        pooled = br.sem(syntax, data, pooling="partial", target_accept=0.95, **kwargs)
+    _converged(pooled, divergences=3)
+    # the unpooled fit of the 30-firm group leaves 3 divergences at the package's settings;
+    # only its posterior SD is used, as the baseline that pooling must narrow
+    with warnings.catch_warnings(record=True):
         separate = br.sem(syntax, data, **kwargs)
-    assert pooled.convergence.converged, pooled.convergence
+    _converged(separate, divergences=5)
     post = pooled.idata.posterior
     assert post["path_means"].dims[-1] == "pooled_path"
     assert post["path_z"].sizes["group"] == len(GROUP_SIZES)
@@ -238,3 +256,12 @@ def test_partial_pooling_shrinks_small_groups_paths():
                for g, truth in zip(["r1", "r2", "r3", "r4"], TRUE_PATHS, strict=True)]
     # 90 % intervals: at least 3 of 4 cover with probability 0.95
     assert sum(covered) >= 3, paths_p
+    # the count cannot see intervals that are too wide; the joint distance of the four true
+    # paths from the posterior can (χ²(4), two-sided at 1 %)
+    draws = pooled.idata.posterior["parameters"].sel(
+        parameter=[f"y ~ x [{g}]" for g in ("r1", "r2", "r3", "r4")])
+    distance = calibration_distance(
+        draws.stack(s=("chain", "draw")).transpose("s", "parameter").values,
+        np.asarray(TRUE_PATHS))
+    print(f"calibration distance of the pooled paths: {distance:.2f} (chi2(4))")
+    assert_calibrated(distance, len(TRUE_PATHS))

@@ -13,13 +13,21 @@ import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
 import pytest
-from conftest import FIVE_POINT, SEVEN_POINT, SMALL, SMALL_POPULATION
+from conftest import (
+    FIVE_POINT,
+    SEVEN_POINT,
+    SMALL,
+    SMALL_POPULATION,
+    assert_calibrated,
+    calibration_distance,
+)
 from scipy import special, stats
 
 import bayes_rent as br
 from bayes_rent.backend.conditional import log_probit_interval
 from bayes_rent.data.observed import DataError
 from bayes_rent.data.population import population_values, simulate_ordinal_data
+from bayes_rent.results.standardized import standardized_draws
 from bayes_rent.spec.layout import build_layout
 from bayes_rent.spec.partable import build_partable
 
@@ -44,9 +52,35 @@ f4 ~ f1
 
 
 def _quiet_fit(model, data, **kwargs):
+    """Fit with the ConvergenceWarning held back; each test checks convergence itself.
+
+    Most runs here are 2 × 500 draws, to keep the module to a few minutes: they are held to
+    R-hat < 1.05 and a bulk ESS of at least 100, not to the package's 1.01 and 400. What they
+    check is recovery at the scale of a posterior SD, and with an ESS of 100 a posterior mean
+    moves by a tenth of an SD between runs. The package's own bar is held by the default run
+    (``test_ordinal_default_is_std_lv_with_the_first_loading_held_positive``) and at
+    N = 2 800 by ``bench/bench_ordinal.py``.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", br.ConvergenceWarning)
-        return model.fit(data, progressbar=False, **kwargs)
+        fit = model.fit(data, progressbar=False, **kwargs)
+    c = fit.convergence
+    print(f"\nmax R-hat {c.max_r_hat:.3f}, min bulk ESS {c.min_ess_bulk:.0f}, "
+          f"{c.divergences} divergences")
+    return fit
+
+
+def _mixed_enough(fit) -> None:
+    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    assert fit.convergence.min_ess_bulk >= 100, fit.convergence.message()
+
+
+def _distance(fit, truth: pd.Series) -> float:
+    """:func:`calibration_distance` of the true std_all values from their posterior draws."""
+    draws = standardized_draws(fit.matrices, fit.partable, fit.parameter_draws)
+    ids = fit.partable.set_index(["lhs", "op", "rhs"]).loc[truth.index, "id"].to_numpy()
+    x = draws.sel(par=ids).stack(s=("chain", "draw")).transpose("s", "par").values
+    return calibration_distance(x, truth.to_numpy())
 
 
 def _std_truth(population: str) -> pd.Series:
@@ -128,12 +162,15 @@ def five_point_fit():
 
 def test_five_point_recovery_of_standardized_loadings_and_path(five_point_fit):
     fit = five_point_fit
-    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    _mixed_enough(fit)
     assert fit.convergence.divergences == 0
     truth = _std_truth(POPULATION)
     hits = _covered(fit.standardized(), truth)
     print(f"\n5-point: {hits.sum()}/{len(hits)} std loadings and path covered")
     assert _binomial_ok(int(hits.sum()), len(hits))
+    # with few intervals the count's window reaches n, so only the distance can see
+    # intervals that are too wide
+    assert_calibrated(_distance(fit, truth), len(truth))
 
 
 def test_five_point_thresholds_recovered(five_point_fit):
@@ -174,17 +211,19 @@ def test_missing_answers_at_random_still_cover_the_truth():
     share = data.isna().to_numpy().mean()
     assert 0.08 < share < 0.12
     fit = _quiet_fit(br.Model(ANALYSIS), data, ordered=True, seed=6, draws=500, tune=500)
-    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
-    hits = _covered(fit.standardized(), _std_truth(POPULATION))
+    _mixed_enough(fit)
+    truth = _std_truth(POPULATION)
+    hits = _covered(fit.standardized(), truth)
     print(f"\n10 % MAR: {hits.sum()}/{len(hits)} covered")
     assert _binomial_ok(int(hits.sum()), len(hits))
+    assert_calibrated(_distance(fit, truth), len(truth))
 
 
 def test_seven_point_items_with_an_unchosen_category():
     data = simulate_ordinal_data(SMALL_POPULATION, 250, SEVEN_POINT, seed=13)
     data.loc[data["y4"] == 7, "y4"] = 6  # nobody chose 7 on y4
     fit = _quiet_fit(br.Model(SMALL), data, ordered=True, seed=7, draws=500, tune=500)
-    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    _mixed_enough(fit)
     thr = fit.summary().query("op == '|'")
     assert (thr["lhs"] == "y4").sum() == 5
     assert (thr["lhs"] == "y1").sum() == 6
@@ -200,7 +239,7 @@ def test_mixed_ordinal_and_continuous_items():
     )
     fit = _quiet_fit(br.Model(SMALL), data, ordered=["y1", "y2", "y5", "y6"], seed=8,
                      draws=500, tune=500)
-    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    _mixed_enough(fit)
     summ = fit.summary().set_index(["lhs", "op", "rhs"])
     assert summ.index.isin([("y1", "|", "t4")]).any()
     assert not summ.index.isin([("y3", "|", "t1")]).any()
@@ -222,7 +261,8 @@ def test_ordinal_default_is_std_lv_with_the_first_loading_held_positive():
     data = simulate_ordinal_data(REVERSED_POPULATION, 250, FIVE_POINT, seed=15)
     fit = _quiet_fit(br.Model(SMALL), data, ordered=True, seed=10)
     assert fit.settings["chains"] == 2 and fit.settings["target_accept"] == 0.65
-    assert fit.convergence.max_r_hat < 1.05, fit.convergence.message()
+    # the default run meets the package's own bar
+    assert fit.convergence.converged, fit.convergence.message()
     pt_ = fit.partable.set_index(["lhs", "op", "rhs"])
     assert not pt_.loc[("f1", "~~", "f1"), "free"] and pt_.loc[("f1", "~~", "f1"), "value"] == 1
     assert pt_.loc[("f1", "=~", "y1"), "free"]

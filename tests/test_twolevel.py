@@ -12,6 +12,7 @@ import pandas as pd
 import pytensor
 import pytensor.tensor as pt
 import pytest
+from conftest import assert_calibrated, calibration_distance
 from scipy import stats
 
 import bayes_rent as br
@@ -320,6 +321,15 @@ def test_recovers_within_and_between_loadings(recovery):
     assert sum(covered.values()) >= 5, (covered, loadings[["mean", "sd", "hdi_low", "hdi_high"]])
     assert sum(v for (level, _), v in covered.items() if level == 1) >= 2
     assert sum(v for (level, _), v in covered.items() if level == 2) >= 2
+    # the counts cannot see intervals that are too wide; the joint distance of the truth from
+    # the posterior can (χ²(6), two-sided at 1 %)
+    rows = fit.partable[(fit.partable.op == "=~") & fit.partable.free]
+    draws = fit.parameter_draws.sel(par=rows["id"].to_numpy()).stack(s=("chain", "draw"))
+    truth = np.array([TRUE_LOADINGS[key] for key in zip(rows["level"], rows["rhs"],
+                                                           strict=True)])
+    distance = calibration_distance(draws.transpose("s", "par").values, truth)
+    print(f"calibration distance of the six loadings: {distance:.2f} (chi2(6))")
+    assert_calibrated(distance, len(truth))
     # the within loadings rest on about a thousand firms, the between ones on 50 clusters
     assert (loadings.loc[1, "sd"] < 0.06).all()
     assert (loadings.loc[2, "sd"] < 0.4).all()
