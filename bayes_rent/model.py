@@ -109,9 +109,13 @@ class Model:
 
         Parameters
         ----------
-        data : pandas.DataFrame
+        data : pandas.DataFrame or dask.dataframe.DataFrame
             One row per respondent; the model's observed variables as columns. Missing
-            values (NaN) are handled pattern-wise (full information, MAR).
+            values (NaN) are handled pattern-wise (full information, MAR). A Dask DataFrame
+            (data larger than memory; continuous items, optionally ``group=``) is checked
+            and reduced to its sufficient statistics on its cluster
+            (:mod:`bayes_rent.data.distributed`); per-respondent results (``loo``,
+            ``scores``, ``log_likelihood``) then need a pandas frame.
         draws, tune, chains : int, optional
             Draws kept per chain, warm-up iterations, number of chains. By default
             4 chains x (1 000 warm-up + 1 000 draws); with ordinal items 2 chains x (400 +
@@ -192,13 +196,14 @@ class Model:
             (``draws=-5``), ``DataError`` (a column absent, not numeric, constant or with
             infinite values; too few rows), ``IdentificationError`` (a factor with no scale).
         """
-        # every argument and the data are checked before anything compiles
-        validate_fit_request(
+        # every argument and the data are checked before anything compiles; a Dask DataFrame
+        # comes back as its statistics, computed on the cluster in the same pass
+        on_cluster = validate_fit_request(
             self.partable, data, draws=draws, tune=tune, chains=chains, seed=seed,
             target_accept=target_accept, sampler=sampler, group=group, cluster=cluster,
             ordered=ordered, pooling=pooling, missing_codes=missing_codes,
         )
-        data = apply_missing_codes(data, missing_codes)
+        data = apply_missing_codes(data, missing_codes) if on_cluster is None else on_cluster
         ordinal_requested = bool(ordered) or self.partable["op"].eq("|").any()
         defaults = ORDINAL_SAMPLING if ordinal_requested else SAMPLING
         request = FitRequest(

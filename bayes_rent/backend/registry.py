@@ -32,6 +32,7 @@ from bayes_rent.backend.parameters import (
     prior_values,
 )
 from bayes_rent.backend.start import conditional_start, start_values
+from bayes_rent.data.distributed import DaskData
 from bayes_rent.data.observed import DataError, check_data, moments
 from bayes_rent.spec.groups import group_labels, group_partable
 from bayes_rent.spec.identification import check_markers
@@ -59,7 +60,7 @@ def _setup(model, data: pd.DataFrame, request: FitRequest, ordinal: list[str],
     With ``priors_as_data`` the key leaves out the priors' arguments, which the model then
     takes as data: every setting of a prior family shares one compiled model.
     """
-    frame = check_data(pd.DataFrame(data), observed_variables(model.partable))
+    frame = check_data(data, observed_variables(model.partable))
     categories, std_lv, table = _single_group_table(model, frame, ordinal)
     layout = build_layout(table)
     groups = checked_prior_groups(layout, request.priors)
@@ -210,9 +211,11 @@ class MultigroupBackend(Backend):
 
     def prepare(self, model, data, request) -> Prepared:
         column = request.group
-        names = group_labels(data[column])
+        # a Dask frame's groups were found on its cluster, with their statistics
+        names = (data.group_names if isinstance(data, DaskData)
+                 else group_labels(data[column]))
         observed = observed_variables(model.partable)
-        frame = check_data(pd.DataFrame(data), observed)
+        frame = check_data(data, observed)
         single = model.partable if model.std_lv else check_markers(model.partable, frame)
         table = group_partable(single, len(names), request.group_equal, std_lv=model.std_lv,
                                free_paths=request.pooling == "partial")
