@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import warnings
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 
 import bayes_rent as br
 from bayes_rent import grey
-from bayes_rent.data.output import atomic_output_dir
+from bayes_rent.data.output import atomic_output_dir, remove_stale_siblings
 from bayes_rent.data.survey import SurveyError, SurveySchema, read_survey, read_table
 from bayes_rent.data.survey.schema import SchemaError
 from bayes_rent.errors import (
@@ -453,6 +452,24 @@ def test_killed_writer_leaves_the_old_output(tmp_path, sig):
     assert (out / "summary.csv").read_text() == "earlier results"
     if sig == signal.SIGTERM:  # a catchable signal also removes the temporary sibling
         assert [p.name for p in tmp_path.iterdir()] == ["results"]
+    else:  # SIGKILL cannot be caught: the sibling stays until the next write to the folder
+        left = [p.name for p in tmp_path.iterdir() if p.name != "results"]
+        assert len(left) == 1 and left[0].endswith(".partial"), left
+        with atomic_output_dir(out, force=True) as tmp:
+            (tmp / "summary.csv").write_text("new results")
+        assert [p.name for p in tmp_path.iterdir()] == ["results"]
+        assert (out / "summary.csv").read_text() == "new results"
+
+
+def test_a_live_writers_sibling_is_left_alone(tmp_path):
+    out = tmp_path / "results"
+    live = tmp_path / f".results.{os.getpid()}.abcd1234.partial"
+    dead = tmp_path / ".results.999999999.abcd1234.partial"  # above any Linux pid_max
+    other = tmp_path / ".results.v2.999999999.abcd1234.partial"  # another folder's
+    for folder in (live, dead, other):
+        folder.mkdir()
+    assert remove_stale_siblings(out) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
 
 
 def test_completed_output_replaces_the_old_one_only_with_force(tmp_path):
@@ -473,4 +490,3 @@ def test_case_table_is_large_enough():
     n = (len(API_CASES) + len(VALIDATOR_ONLY) + len(CLI_CASES) + len(READER_CASES)
          + len(QUESTIONNAIRE_CASES) + len(GREY_CASES) + 4)  # + the missing-code warnings
     assert n >= 50, n
-    assert time.time() > 0

@@ -3,7 +3,9 @@
 A fit's outputs (summary tables, the posterior) are written into a temporary sibling of the
 target folder and renamed into place when complete, so a run that is interrupted leaves the
 previous output or the new one, never a half-written folder. An existing output is replaced
-only when asked (``force=True``).
+only when asked (``force=True``). A writer killed outright (SIGKILL, a power cut) cannot remove
+its temporary sibling; the siblings carry the writer's process id, and the next write to the
+same folder removes those whose process is gone.
 
 Examples
 --------
@@ -17,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -27,9 +30,42 @@ from pathlib import Path
 
 from bayes_rent.errors import OptionError
 
-__all__ = ["atomic_output_dir", "check_output_dir"]
+__all__ = ["atomic_output_dir", "check_output_dir", "remove_stale_siblings"]
 
 _PARTIAL = ".partial"
+_OLD = ".old"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, run by another user
+        return True
+    return True
+
+
+def remove_stale_siblings(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporary siblings of ``target`` that killed writers left behind.
+
+    A sibling is named ``.NAME.PID.XXXX.partial`` (or ``.old``); it is removed only when no
+    process ``PID`` is running, so a write in progress elsewhere is never touched.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders removed.
+    """
+    target = Path(target)
+    removed = []
+    for sibling in target.parent.glob(f".{glob.escape(target.name)}.*"):
+        parts = sibling.name[len(target.name) + 2:].split(".")
+        if (len(parts) == 3 and parts[0].isdigit() and f".{parts[2]}" in (_PARTIAL, _OLD)
+                and sibling.is_dir() and not _process_alive(int(parts[0]))):
+            shutil.rmtree(sibling, ignore_errors=True)
+            removed.append(sibling)
+    return removed
 
 
 def check_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
@@ -117,8 +153,11 @@ def atomic_output_dir(path: str | os.PathLike, force: bool = False) -> Iterator[
     """
     target = check_output_dir(path, force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # same folder as the target, so the final rename is one atomic step on one file system
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=_PARTIAL, dir=target.parent))
+    remove_stale_siblings(target)
+    # same folder as the target, so the final rename is one atomic step on one file system;
+    # the process id lets a later write tell a killed writer's leftovers from a live one's
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=_PARTIAL,
+                                dir=target.parent))
     try:
         yield tmp
     except BaseException:
@@ -130,7 +169,7 @@ def atomic_output_dir(path: str | os.PathLike, force: bool = False) -> Iterator[
         if target.exists():
             if not force:  # filled by someone else while we worked
                 raise OptionError(f"output folder {target} appeared while writing; not replaced")
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
+            old = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{_OLD}")
             target.rename(old)
             tmp.rename(target)
             shutil.rmtree(old, ignore_errors=True)
