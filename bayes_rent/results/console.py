@@ -302,7 +302,8 @@ def _convergence_lines(report: Any) -> list[str]:
     if report.stuck_chains:
         lines.append(f"    chains apart from the others: {sorted(report.stuck_chains)}")
     if not report.converged:
-        lines.append("    do not report these estimates; refit with more draws or tuning")
+        lines.append("    do not report these estimates; what to try:")
+        lines += [f"      - {remedy}" for remedy in report.remedies()]
     return lines
 
 
