@@ -14,7 +14,7 @@ Examples
 """
 
 import bayes_rent.warnings_filter  # noqa: F401  (first: before ArviZ and PyTensor load)
-from bayes_rent import grey, sensitivity
+from bayes_rent import grey, sensitivity, study
 from bayes_rent.data import datasets
 from bayes_rent.data.observed import DataError
 from bayes_rent.data.survey import SurveyError, SurveySchema, book_schema, read_survey
@@ -23,9 +23,11 @@ from bayes_rent.fit.base import Fit
 from bayes_rent.fit.group import GroupFit
 from bayes_rent.fit.twolevel import TwoLevelFit
 from bayes_rent.model import Model, cfa, sem
+from bayes_rent.report import report
 from bayes_rent.results.comparison import compare
 from bayes_rent.results.diagnostics import ConvergenceWarning
 from bayes_rent.spec.syntax import ModelSyntaxError
+from bayes_rent.study import run_study
 
 __all__ = [
     "BayesRentError",
@@ -41,10 +43,13 @@ __all__ = [
     "book_schema",
     "grey",
     "read_survey",
+    "report",
+    "run_study",
     "cfa",
     "compare",
     "datasets",
     "sem",
     "sensitivity",
+    "study",
 ]
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
 ``bayes-rent fit MODEL.lav --data FILE`` fits a model and prints the parameter table.
 ``--data`` takes a CSV / Excel / SPSS file, or the name of a shipped data set
 (``political_democracy``, ``holzinger_swineford``, ``cluster_survey``).
+``bayes-rent study [--quick] [--out DIR]`` runs the book's whole study and writes its report.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import pandas as pd
 from bayes_rent import __version__
 from bayes_rent.data import datasets
 from bayes_rent.data.output import atomic_output_dir, check_output_dir
-from bayes_rent.data.survey import SurveySchema, read_survey, read_table
+from bayes_rent.data.survey import Survey, SurveySchema, book_schema, read_survey, read_table
 from bayes_rent.errors import BayesRentError, OptionError
 from bayes_rent.model import Model
+from bayes_rent.report import report
 from bayes_rent.results.console import console_report
 from bayes_rent.sampling import DEFAULT_SAMPLER, SAMPLERS
 from bayes_rent.spec.syntax import ModelSyntaxError
+from bayes_rent.study import run_study
 from bayes_rent.validation import apply_missing_codes, check_options
 
 
@@ -78,24 +81,30 @@ def _read_model(path: Path, std_lv: bool | None) -> Model:
         raise
 
 
+def _read_survey(data: str, schema: SurveySchema, missing_codes) -> Survey:
+    """``--data`` read through the questionnaire map ``--survey`` (``fit`` and ``study``)."""
+    # a file goes to the survey reader itself, so its messages name file rows and columns
+    source = data if data in datasets.NAMES else Path(data)
+    if isinstance(source, Path) and not source.exists():
+        read_data(data)  # raises the "neither a file nor a data set" error
+    frame = datasets.load(data) if isinstance(source, str) else source
+    # answers checked against the questionnaire map, reverse-keyed items recoded
+    return read_survey(frame, schema, reverse=True, missing_codes=missing_codes)
+
+
 def _read_input(args: argparse.Namespace) -> pd.DataFrame:
     """The data, read and checked before anything is compiled."""
     if args.survey:
-        schema = SurveySchema.from_yaml(args.survey)
-        # a file goes to the survey reader itself, so its messages name file rows and columns
-        source = args.data if args.data in datasets.NAMES else Path(args.data)
-        if isinstance(source, Path) and not source.exists():
-            read_data(args.data)  # raises the "neither a file nor a data set" error
-        data = datasets.load(args.data) if isinstance(source, str) else source
-        # answers checked against the questionnaire map, reverse-keyed items recoded
-        return read_survey(data, schema, reverse=True, missing_codes=args.missing_codes).data
+        return _read_survey(args.data, SurveySchema.from_yaml(args.survey),
+                            args.missing_codes).data
     return apply_missing_codes(read_data(args.data), args.missing_codes)
 
 
 def _fit(args: argparse.Namespace) -> int:
     # every option is checked before the data are read and long before anything compiles
     check_options(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                  sampler=args.sampler, hdi_prob=args.hdi_prob, pooling=args.pooling)
+                  target_accept=args.target_accept, sampler=args.sampler,
+                  hdi_prob=args.hdi_prob, pooling=args.pooling)
     if args.out:
         check_output_dir(args.out, args.force)
     model = _read_model(Path(args.model), args.std_lv)
@@ -110,7 +119,8 @@ def _fit(args: argparse.Namespace) -> int:
     # Model.fit validates the data and the rest of the request before anything compiles
     fit = model.fit(
         data, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-        sampler=args.sampler, progressbar=not args.no_progress, ordered=ordered,
+        target_accept=args.target_accept, sampler=args.sampler,
+        progressbar=not args.no_progress, ordered=ordered,
         cluster=args.cluster, missing_codes=args.missing_codes, **groups,
     )
     summary = fit.summary(hdi_prob=args.hdi_prob)
@@ -126,6 +136,23 @@ def _fit(args: argparse.Namespace) -> int:
             fit.idata.to_netcdf(tmp / "posterior.nc")
         print(f"\nwrote {out / 'summary.csv'} and {out / 'posterior.nc'}")
     return 0 if fit.convergence.converged else 2
+
+
+def _study(args: argparse.Namespace) -> int:
+    # options, output folder, questionnaire, data and models are all checked before any fit
+    check_options(seed=args.seed)
+    out = check_output_dir(args.out, args.force)
+    schema = SurveySchema.from_yaml(args.survey) if args.survey else book_schema()
+    survey = _read_survey(args.data, schema, args.missing_codes)
+    study = run_study(survey, schema, quick=args.quick, seed=args.seed, models=args.models,
+                      progress=not args.no_progress, source=args.data)
+    page = report(study, out, force=args.force)
+    print(f"wrote {page} (tables/, posterior/, diagrams/ beside it)")
+    if not study.converged:
+        print(f"not converged: {', '.join(study.unconverged())} (see the report; exit status 2)",
+              file=sys.stderr)
+        return 2
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="warm-up iterations per chain (default 1000; 400 with ordinal items)")
     fit.add_argument("--chains", type=int, default=None,
                      help="chains (default 4; 2 with ordinal items)")
+    fit.add_argument("--target-accept", type=float, default=None, metavar="P",
+                     help="target acceptance rate of NUTS, in (0, 1); higher means smaller "
+                          "steps and fewer divergences (default 0.8; 0.65 with ordinal items)")
     fit.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER)
     fit.add_argument(
         "--std-lv", action=argparse.BooleanOptionalAction, default=None,
@@ -186,6 +216,45 @@ def build_parser() -> argparse.ArgumentParser:
                      help="show the full traceback of an error instead of one line")
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     fit.set_defaults(handler=_fit)
+
+    study = sub.add_parser(
+        "study", help="run the book's whole study and write an HTML report",
+        description="Run the book's study: descriptive statistics, reliability and validity, "
+                    "exploratory factor analysis, the measurement model, sub-models 1-4, the "
+                    "full model, the grey coupling of NC and AC by cluster (sub-model 5) and "
+                    "a LOO comparison; write report.html with its tables (CSV), posteriors "
+                    "(NetCDF) and path diagrams into --out. By default on the shipped "
+                    "SIMULATED cluster survey and the book's questionnaire map.",
+        epilog="exit status: 0 done; 1 bad input (one line on stderr, nothing written); "
+               "2 done, but some model did not converge (the report is written, with the "
+               "convergence warnings in it).",
+    )
+    study.add_argument("--data", default="cluster_survey",
+                       help="CSV/Excel/SPSS survey file, or a shipped data set name "
+                            "(default: cluster_survey, simulated)")
+    study.add_argument("--survey", metavar="QUESTIONNAIRE.yaml",
+                       help="questionnaire map the data are checked against (default: the "
+                            "book's, shipped with bayes-rent)")
+    study.add_argument("--models", metavar="DIR",
+                       help="folder with submodel1_re.lav ... submodel4_ac.lav and "
+                            "full_model.lav (default: the book's, shipped with bayes-rent)")
+    study.add_argument("--missing-codes", type=float, nargs="*", default=(),
+                       help="answer codes that mean 'no answer', e.g. 9 99 -99")
+    study.add_argument("--quick", action="store_true",
+                       help="2 chains x (200 + 200) draws per model: a demonstration run, the "
+                            "numbers are not for reporting")
+    study.add_argument("--seed", type=int, default=None)
+    study.add_argument("--out", default="bayes-rent-study",
+                       help="folder for report.html, tables/, posterior/ and diagrams/ "
+                            "(default: bayes-rent-study; written only when complete, an "
+                            "existing one is replaced only with --force)")
+    study.add_argument("--force", action="store_true",
+                       help="replace an existing --out folder")
+    study.add_argument("--debug", action="store_true",
+                       help="show the full traceback of an error instead of one line")
+    study.add_argument("--no-progress", action="store_true",
+                       help="hide the progress of the steps")
+    study.set_defaults(handler=_study)
     return parser
 
 

@@ -261,6 +261,8 @@ CLI_CASES = [
     ("draws negative", ["m.lav", "--data", "good.csv", "--draws", "-5"], "draws must be"),
     ("chains zero", ["m.lav", "--data", "good.csv", "--chains", "0"], "chains must be"),
     ("hdi-prob 7", ["m.lav", "--data", "good.csv", "--hdi-prob", "7"], "hdi_prob must lie"),
+    ("target-accept 1.5", ["m.lav", "--data", "good.csv", "--target-accept", "1.5"],
+     "target_accept must lie"),
     ("data file missing", ["m.lav", "--data", "nowhere.csv"], "neither a file nor"),
     ("model file missing", ["nowhere.lav", "--data", "good.csv"], "model file"),
     ("syntax error", ["bad.lav", "--data", "good.csv"], "bad.lav: line 3, column"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
@@ -19,8 +19,10 @@ from bayes_rent.results import fit_indices as _fit_indices
 from bayes_rent.results.console import console_report
 from bayes_rent.results.defined import defined_draws
 from bayes_rent.results.diagnostics import ConvergenceReport, check_convergence
+from bayes_rent.results.diagram import path_diagram
 from bayes_rent.results.effects import effects_table
 from bayes_rent.results.measures import reliability_table, validity_table
+from bayes_rent.results.plots import plot_forest, plot_trace
 from bayes_rent.results.scores import latent_scores
 from bayes_rent.results.standardized import r2, standardized_summary
 from bayes_rent.results.summary import SUMMARY_COLUMNS as _SUMMARY_COLUMNS
@@ -28,6 +30,11 @@ from bayes_rent.results.summary import summarize_draws
 from bayes_rent.spec.identification import align_signs
 from bayes_rent.spec.layout import Layout
 from bayes_rent.spec.partable import n_free
+
+if TYPE_CHECKING:
+    import graphviz
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 _TABLE_KEYS = ["lhs", "op", "rhs", "label"]
 
@@ -300,6 +307,98 @@ class Fit:
             raise ValueError("this model was fitted without cluster=")
         return cluster_results(self.idata.posterior, self.layout, self.groups)
 
+    # ------------------------------------------------------------------ pictures
+    def _block_fit(self, block: Any) -> Fit:
+        """The Fit of one block (group or level) by name; this fit itself without blocks."""
+        # BlockFit (fit/blocks.py imports this module) holds block_names and block_fits
+        names = getattr(self, "block_names", None)
+        if names is None:
+            if block is not None:
+                raise ValueError("this fit has no groups or levels; leave block=None")
+            return self
+        for k, name in enumerate(names):
+            if block == name or str(block) == str(name):
+                return self.block_fits[k]
+        raise ValueError(
+            f"block must be one of {list(names)} (this fit's groups or levels), got {block!r}"
+        )
+
+    def plot_diagram(
+        self, *, block: Any = None, collapse: bool | None = None, hdi_prob: float = 0.9,
+        title: str | None = None, caption: bool | str = True, digits: int = 2,
+    ) -> graphviz.Digraph:
+        """The path diagram, each arrow labelled with its standardized mean and HDI.
+
+        AMOS's grammar: latent variables as ellipses, items as boxes, residuals as small
+        circles; second-order models are collapsed to their constructs unless
+        ``collapse=False``. See :func:`bayes_rent.results.diagram.path_diagram`; save it
+        with :func:`bayes_rent.results.diagram.write_diagram`.
+
+        Parameters
+        ----------
+        block : optional
+            For a multi-group or two-level fit, the group or level to draw (one of
+            ``block_names``); each block has its own diagram and there is no default.
+        collapse, hdi_prob, title, caption, digits
+            As for :func:`~bayes_rent.results.diagram.path_diagram`.
+
+        Returns
+        -------
+        graphviz.Digraph
+            Shown as SVG in Jupyter (needs Graphviz's ``dot``); ``.source`` is the DOT text.
+
+        Examples
+        --------
+        >>> fit.plot_diagram(title="Sub-model 1")  # doctest: +SKIP
+        >>> group_fit.plot_diagram(block="urban")  # doctest: +SKIP
+        """
+        names = getattr(self, "block_names", None)
+        if names is not None and block is None:
+            raise ValueError(
+                f"this fit has one diagram per group or level: pass block=, one of "
+                f"{list(names)}"
+            )
+        return path_diagram(self._block_fit(block), collapse=collapse, hdi_prob=hdi_prob,
+                            title=title, caption=caption, digits=digits)
+
+    def plot_forest(
+        self, kind: str = "paths", *, block: Any = None, hdi_prob: float = 0.9,
+        standardized: bool = True, ax: Axes | None = None,
+    ) -> Figure:
+        """Forest plot of the paths, effects (with ``:=`` parameters) or loadings.
+
+        See :func:`bayes_rent.results.plots.plot_forest`. A multi-group or two-level fit
+        shows every block's rows, labelled ``[group name]`` or ``[level 1]``, unless
+        ``block`` picks one (a group's name, or the level 1 or 2).
+
+        Examples
+        --------
+        >>> fig = fit.plot_forest("effects")  # doctest: +SKIP
+        """
+        names = getattr(self, "block_names", None)
+        if names is not None and block is None:
+            # groups by their name; levels (numbered 1, 2) as "level 1", "level 2"
+            column = getattr(self, "block_column", "group")
+            target: Any = {
+                (str(n) if column == "group" else f"{column} {n}"): f
+                for n, f in zip(names, self.block_fits, strict=True)
+            }
+        else:
+            target = self._block_fit(block)
+        return plot_forest(target, kind, hdi_prob=hdi_prob, standardized=standardized,
+                           ax=ax)
+
+    def plot_trace(self, worst: int = 4, kind: str = "trace") -> Figure:
+        """Trace (or ``kind="rank"``: rank) plots of the ``worst`` parameters by R-hat.
+
+        See :func:`bayes_rent.results.plots.plot_trace`.
+
+        Examples
+        --------
+        >>> fig = fit.plot_trace(worst=4, kind="rank")  # doctest: +SKIP
+        """
+        return plot_trace(self, worst=worst, kind=kind)
+
     @property
     def priors(self) -> pd.DataFrame:
         """The prior actually used for every free parameter."""
@@ -317,7 +416,8 @@ class Fit:
         stats.index = names
         stats_div = self.idata.sample_stats.get("diverging")
         divergences = int(stats_div.sum()) if stats_div is not None else 0
-        return check_convergence(stats, draws.values, names, divergences)
+        return check_convergence(stats, draws.values, names, divergences,
+                                 settings=self.settings)
 
     def report(
         self, *, all_rows: bool = False, std: bool = False, hdi_prob: float = 0.9,
