@@ -3,9 +3,12 @@
 For every kind of continuous model the generic kernel serves, its log density and gradient
 at 20 random unconstrained points equal those of the PyMC model the marginal and multi-group
 backends build (``model.logp()`` and its gradient with respect to the value variables,
-evaluated by PyTensor without a C compile), to a relative error of 1e-8. The expanded draw
-has the PyMC model's variables, in its order, with its dims and back-transforms. A fresh
-process fits two model structures it has never seen and compiles nothing for either.
+evaluated by PyTensor without a C compile), to a relative error of 1e-8; among them two fits
+that sample scattered missing answers (data augmentation). The expanded draw has the PyMC
+model's variables, in its order, with its dims and back-transforms. A fresh process fits
+three model structures it has never seen (one with sampled missing answers) and compiles
+nothing for the later ones. An augmented fit through the generic density has the PyMC
+route's posterior.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from bayes_rent.backend.base import FitRequest
 from bayes_rent.backend.multigroup import DEFAULT_POOLING_PRIOR
 from bayes_rent.backend.registry import choose_backend
 from bayes_rent.data.observed import moments
+from bayes_rent.data.survey import models_dir
 from bayes_rent.model import Model
 
 N_POINTS = 20
 RTOL = 1e-8
+ROOT = Path(__file__).resolve().parents[1]
 
 # PoliticalDemocracy with lavaan's equality-constrained loadings (labels shared by two rows)
 # and labelled paths
@@ -100,6 +105,25 @@ def _with_missing_patterns(hs: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
+def _scattered(data: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
+    """The data with a share of the answers blanked at random, one by one.
+
+    PoliticalDemocracy (75 rows, 11 items) needs ~10 % for the gaps to count as scattered
+    (more patterns than ``ObservedMoments.scattered`` allows: K p > 3 N), so that the
+    marginal backend samples them (data augmentation).
+    """
+    return data.mask(np.random.default_rng(seed).random(data.shape) < share)
+
+
+def _survey() -> pd.DataFrame:
+    """The shipped survey through the questionnaire map (reverse-keyed items recoded), as
+    ``bayes-rent fit --survey models/questionnaire.yaml`` reads it: ~3 % scattered gaps."""
+    import bayes_rent as br
+
+    return br.read_survey(br.datasets.cluster_survey(), br.book_schema(), reverse=True).data
+
+
+AUGMENTED = ("pd_augmented", "survey_second_order_augmented")
 CASES = {
     "pd_labels": lambda d: (Model(PD_LABELLED), d["pd"], {}),
     "hs_cfa": lambda d: (Model(HOLZINGER_SWINEFORD), d["hs"], {}),
@@ -112,6 +136,9 @@ CASES = {
     "phantom_latents": lambda d: (Model(PHANTOM), _phantom_data(), {}),
     "hs_two_groups": lambda d: (Model(HOLZINGER_SWINEFORD), d["hs"],
                                 {"group": "school", "group_equal": ["loadings"]}),
+    "pd_augmented": lambda d: (Model(PD_LABELLED), _scattered(d["pd"], 0.1, 7), {}),
+    "survey_second_order_augmented": lambda d: (
+        Model((models_dir() / "submodel1_re.lav").read_text()), _survey(), {}),
 }
 
 
@@ -235,6 +262,38 @@ def test_expanded_draw_has_the_pymc_variables(case):
         np.testing.assert_allclose(expanded[var.name], expected, rtol=1e-13)
 
 
+def test_augmented_cases_sample_the_missing_answers(case):
+    """The augmented cases do take the data-augmentation route: one coordinate per gap,
+    after the parameters, starting at the column means as the PyMC route's chains do."""
+    name, prepared, structure, _ = case
+    if name not in AUGMENTED:
+        assert structure.n_missing == 0
+        return
+    values = prepared.fit_parts["data"].to_numpy(dtype=float)
+    gaps = np.isnan(values)
+    assert prepared.fit_parts["moments"].scattered and "filled_data" in prepared.data
+    assert structure.n_missing == gaps.sum() > 0
+    missing = next(v for v in structure.variables if v.name == "missing_answers")
+    assert (missing.start, missing.stop) == (structure.ndim - gaps.sum(), structure.ndim)
+    assert missing.dims == ("missing_answer",)
+    start = generic.flat_point(structure, prepared.initvals[0])[missing.start:]
+    np.testing.assert_array_equal(start, np.nanmean(values, axis=0)[np.nonzero(gaps)[1]])
+
+
+def test_augmented_structure_refuses_other_data(pd_data):
+    """The kernel reads the filled data without bounds checks: a structure that samples
+    missing answers is refused any other data (here the pattern statistics) before a call."""
+    _, prepared = _prepare(Model(POLITICAL_DEMOCRACY), _scattered(pd_data, 0.1, 7), {})
+    structure, _ = generic.structure_for("marginal", prepared)
+    u = generic.flat_point(structure, prepared.initvals[0])
+    assert np.isfinite(generic.log_density(structure, generic.pack_moments(prepared.data), u)[0])
+    patterns = generic.pack_moments(prepared.fit_parts["moments"])
+    with pytest.raises(ValueError, match="filled data"):
+        generic.log_density(structure, patterns, u)
+    with pytest.raises(ValueError, match="filled data"):
+        generic.native_model(structure, prepared.fit_parts["moments"])
+
+
 def test_start_point_is_pymc_initial_point(case):
     """flat_point transforms a chain's start values as PyMC's initial-point function does."""
     from pymc.initial_point import make_initial_point_fn
@@ -307,7 +366,6 @@ def test_c_and_python_callbacks_give_the_same_draws(pd_data):
     [
         ({"ordered": True}, "likert", "conditional backend"),
         ({"group": "school", "pooling": "partial"}, "hs_paths", "partially pooled"),
-        ({}, "scattered", "data augmentation"),
     ],
 )
 def test_unsupported_models_fall_back(options, data_kind, reason, pd_data, hs_data):
@@ -318,8 +376,6 @@ def test_unsupported_models_fall_back(options, data_kind, reason, pd_data, hs_da
         data = pd.DataFrame(rng.integers(1, 5, size=(150, 4)), columns=["x1", "x2", "x3", "x4"])
     elif data_kind == "hs_paths":
         syntax, data = HOLZINGER_SWINEFORD + "speed ~ visual\n", hs_data
-    elif data_kind == "scattered":
-        data = pd_data.mask(rng.random(pd_data.shape) < 0.3)
     backend, prepared = _prepare(Model(syntax), data, options)
     structure, why = generic.structure_for(backend.name, prepared)
     assert structure is None and reason in why
@@ -343,6 +399,7 @@ def test_priors_the_pymc_route_refuses_are_refused(pd_data):
 WORKER = textwrap.dedent("""
     import json, sys, warnings
     warnings.simplefilter("ignore")
+    import numpy as np
     import nutpie
     from numba.core import event
     from pytensor.compile.function import types
@@ -378,9 +435,12 @@ WORKER = textwrap.dedent("""
     from test_generic_density import fit_generic
 
     out = {}
+    pd_data = br.datasets.political_democracy()
+    scattered = pd_data.mask(np.random.default_rng(7).random(pd_data.shape) < 0.1)
     for name, syntax, data in [
         ("cfa", sys.argv[1], br.datasets.holzinger_swineford()),
-        ("sem", sys.argv[2], br.datasets.political_democracy()),
+        ("sem", sys.argv[2], pd_data),
+        ("augmented", sys.argv[3], scattered),
     ]:
         before = {"numba": len(counts["numba"]), "pytensor": counts["pytensor"],
                   "nutpie_compile": counts["nutpie_compile"]}
@@ -392,32 +452,77 @@ WORKER = textwrap.dedent("""
             "pytensor": counts["pytensor"] - before["pytensor"],
             "nutpie_compile": counts["nutpie_compile"] - before["nutpie_compile"],
             "draws": int(fit.idata.posterior.sizes["draw"]),
+            "missing": int(fit.idata.posterior.sizes.get("missing_answer", 0)),
         }
     print("RESULT " + json.dumps(out))
 """)
 
 
 def test_fresh_process_compiles_nothing_per_model():
-    """Two structures never fitted before, one fresh process: no compile for either.
+    """Three structures never fitted before, one fresh process: no compile for any.
 
     The kernel is compiled once per machine (numba's on-disk cache); on a machine whose
-    cache is empty the first fit fills it. The second structure must compile nothing at all:
-    no numba function, no PyTensor function, no nutpie model.
+    cache is empty the first fit fills it. The later structures, one of them sampling
+    scattered missing answers, must compile nothing at all: no numba function, no PyTensor
+    function, no nutpie model.
     """
     cfa = "visual =~ x1 + x2 + x3 + x9\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
     sem = "ind60 =~ x1 + x2 + x3\ndem60 =~ y1 + y2 + y3 + y4\ndem60 ~ ind60\ny1 ~~ y3"
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "-c", WORKER, cfa, sem], capture_output=True,
-                          text=True, cwd=root, timeout=900, check=True)
+    # every item of the data: its gaps count as scattered (see _scattered)
+    augmented = ("ind60 =~ x1 + x2 + x3\ndem60 =~ y1 + y2 + y3 + y4\n"
+                 "dem65 =~ y5 + y6 + y7 + y8\ndem65 ~ ind60 + dem60")
+    proc = subprocess.run([sys.executable, "-c", WORKER, cfa, sem, augmented],
+                          capture_output=True, text=True, cwd=ROOT, timeout=900, check=True)
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     out = json.loads(line[len("RESULT "):])
-    for name in ("cfa", "sem"):
+    for name in ("cfa", "sem", "augmented"):
         assert out[name]["density"] == "generic"
         assert out[name]["draws"] == 100
         assert out[name]["pytensor"] == 0 and out[name]["nutpie_compile"] == 0, out
+    assert out["sem"]["missing"] == 0 and out["augmented"]["missing"] > 0, out
     # the first fit of a process may compile the kernel (once per machine, into numba's
     # cache, with the numba internals it calls) and arviz's numba variance (once per
     # process, for the ESS of every fit)
     once = ("bayes_rent.backend.generic_kernels.", "numba.", "arviz.")
     assert all(f.startswith(once) for f in out["cfa"]["numba"]), out
-    assert out["sem"]["numba"] == [], out
+    assert out["sem"]["numba"] == [] and out["augmented"]["numba"] == [], out
+
+
+def test_augmented_fit_agrees_with_the_pymc_route(pd_data, monkeypatch):
+    """Scattered missing answers: Model.fit samples them through the generic density, and
+    the posterior is the PyMC route's (same variables, dims and coordinates; means within
+    Monte Carlo error), both with the defaults (4 chains x (1 000 + 1 000)).
+
+    The tolerance is 4 combined MCSEs per posterior mean (~130 means: a chance failure
+    ~1 % of seeds; a bias of ~0.15 posterior SD fails it).
+    """
+    import arviz as az
+
+    data = _scattered(pd_data, 0.1, 7)
+    model = Model(POLITICAL_DEMOCRACY)
+    fit = model.fit(data, seed=2, progressbar=False)
+    assert fit.settings["density"] == "generic"
+    assert fit.convergence.converged, fit.convergence
+    with monkeypatch.context() as patch:
+        # the PyMC route: Model.fit with the generic density switched off
+        patch.setattr(generic, "sample_prepared", lambda *args, **kwargs: (None, "PyMC route"))
+        ref = model.fit(data, seed=3, progressbar=False)
+    assert ref.settings["density"] == "PyMC route"
+    assert ref.convergence.converged, ref.convergence
+    post, expected = fit.idata.posterior, ref.idata.posterior
+    assert sorted(post.data_vars) == sorted(expected.data_vars)
+    for name in expected.data_vars:
+        assert post[name].dims == expected[name].dims, name
+        for dim in expected[name].dims:
+            assert list(post[dim].values) == list(expected[dim].values), dim
+    n_missing = int(np.isnan(data.to_numpy(dtype=float)).sum())
+    assert post.sizes["missing_answer"] == n_missing > 0
+    worst = {}
+    for name in ("loadings", "paths", "intercepts", "sds", "correlations", "missing_answers"):
+        if name not in expected:
+            continue
+        diff = post[name].mean(("chain", "draw")) - expected[name].mean(("chain", "draw"))
+        mcse = np.hypot(az.mcse(post[name], method="mean")[name],
+                        az.mcse(expected[name], method="mean")[name])
+        worst[name] = float(np.abs(diff / mcse).max())
+    assert max(worst.values()) < 4.0, worst

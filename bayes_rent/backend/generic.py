@@ -17,9 +17,11 @@ with the same dims, and everything that reads a fit reads these draws the same w
 
 What it serves, and what falls back to the PyMC route (:func:`unsupported_reason`): continuous
 items, complete data or missingness patterns, one group or several (``pooling="none"``), every
-prior family of :mod:`bayes_rent.spec.priors` that PyMC accepts for the parameter kind. Not
-served: ordinal items (thresholds), data augmentation of scattered missing answers, partially
-pooled paths, clustered and two-level models.
+prior family of :mod:`bayes_rent.spec.priors` that PyMC accepts for the parameter kind, and
+data augmentation of scattered missing answers (one group): the missing answers are the last
+coordinates of the point and of the posterior (``missing_answers``, dim ``missing_answer``),
+as in the PyMC model. Not served: ordinal items (thresholds), partially pooled paths,
+clustered and two-level models.
 
 Two ways to hand it to nutpie, the same draws either way: C callbacks (:func:`native_model`,
 the default of :func:`sample`: nutpie's threads never enter Python) or a Python callback
@@ -147,7 +149,7 @@ def unsupported_reason(
         The data's pattern statistics (one per group).
     augmented : bool
         Whether the fit samples missing answers (data augmentation; the marginal backend
-        does when ``observed.scattered``).
+        does when ``observed.scattered``): served for one group of respondents.
     pooled : object, optional
         Partially pooled paths of a multi-group fit.
 
@@ -156,8 +158,8 @@ def unsupported_reason(
     str or None
         A sentence for the log; the caller then builds the PyMC model as before.
     """
-    if augmented:
-        return "scattered missing answers are sampled (data augmentation)"
+    if augmented and isinstance(observed, Sequence) and len(observed) > 1:
+        return "missing answers are sampled in a multi-group fit (data augmentation)"
     if pooled is not None:
         return "partially pooled paths are built from extra variables"
     for g in groups:
@@ -222,8 +224,8 @@ class Structure:
     ints, reals : numpy.ndarray
         The packed index maps and constants (see :mod:`bayes_rent.backend.generic_kernels`).
     variables : list of Variable
-        The expanded draw: value variables in the PyMC model's order, then the constrained
-        values of the transformed ones.
+        The expanded draw: value variables in the PyMC model's order (``missing_answers``
+        last, when the fit samples them), then the constrained values of the transformed ones.
     coords : dict
         Coordinates of the dims (the PyMC model's, plus ``<name>_dim_0`` of value variables).
     """
@@ -239,6 +241,12 @@ class Structure:
     def ndim(self) -> int:
         """Length of the unconstrained vector."""
         return int(self.ints[self.ints[0]])
+
+    @property
+    def n_missing(self) -> int:
+        """How many missing answers the point holds (data augmentation; 0 without)."""
+        h = 2 * gk.I_MISSING
+        return int(self.ints[h + 1] - self.ints[h]) // 2
 
 
 def _pack(int_segments: list, real_segments: list) -> tuple[np.ndarray, np.ndarray]:
@@ -307,9 +315,14 @@ def _cell_fills(layouts: Sequence[Layout], pos: Mapping[int, int]) -> tuple[list
     return fills, offsets
 
 
+MISSING = "missing_answers"
+MISSING_DIM = "missing_answer"
+
+
 def build_structure(
     layout: Layout, groups: Sequence, layouts: Sequence[Layout] | None = None,
     group_names: Sequence[str] | None = None,
+    missing_cells: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Structure:
     """Turn a layout and its prior groups into the kernel's index arrays.
 
@@ -324,6 +337,10 @@ def build_structure(
         ``[layout]``.
     group_names : sequence of str, optional
         Labels of the groups (the ``group`` coordinate of a multi-group model).
+    missing_cells : tuple of arrays, optional
+        Row and column indices of the missing answers the fit samples (data augmentation,
+        one group), in the order of the PyMC model's ``missing_answers``
+        (``build_model(missing_cells=)``).
 
     Returns
     -------
@@ -338,7 +355,19 @@ def build_structure(
     if reason:
         raise ValueError(f"the generic density cannot serve this model: {reason}")
     layouts = [layout] if layouts is None else list(layouts)
+    if missing_cells is not None and len(layouts) > 1:
+        raise ValueError("missing answers are sampled for one group of respondents only")
     elems, codes, args, variables, extra = _positions(groups)
+    cells = np.zeros((0, 2), dtype=np.int64)
+    if missing_cells is not None:
+        cells = np.column_stack([np.asarray(c, dtype=np.int64) for c in missing_cells])
+    n_par, n_missing = len(elems), len(cells)
+    if n_missing:
+        # a flat, untransformed variable after the prior groups, as build_model creates it;
+        # its values are the last coordinates of the point
+        at = sum(not v.constrained for v in variables)
+        variables.insert(at, Variable(MISSING, group=MISSING, dims=(MISSING_DIM,),
+                                      start=n_par, stop=n_par + n_missing))
     pos, (free, sd, cov) = _row_maps(layout)
     fills, offsets = _cell_fills(layouts, pos)
     table = layout.partable
@@ -349,16 +378,19 @@ def build_structure(
     for k, o in enumerate(layout.observed):
         if o in layout.latent:
             lambda_base[k, layout.latent.index(o)] = 1.0
-    dims = [len(elems), len(layout.elements), len(table), len(layouts), p, m]
+    dims = [n_par + n_missing, len(layout.elements), len(table), len(layouts), p, m]
     slots = [(i, v.transform if v.constrained else gk.T_NONE)
              for v in variables for i in range(v.start, v.stop)]
     bounds = [(v.lower, v.upper) for v in variables for _ in range(v.start, v.stop)]
     ints, reals = _pack(
-        [dims, elems, codes, free, sd, cov, fills, offsets, slots],
+        [dims, elems, codes, free, sd, cov, fills, offsets, slots, cells],
         [base, args, lambda_base, bounds],
     )
     coords = {g.dim: pd.Index([layout.elements[k].name for k in g.elements]) for g in groups}
     coords.update(extra)
+    if n_missing:
+        coords[MISSING_DIM] = pd.Index(
+            [f"{layout.observed[j]}[{i}]" for i, j in cells])
     names = [str(n) for n in group_names] if group_names is not None else []
     if names:
         coords["group"] = pd.Index(names)
@@ -389,13 +421,24 @@ def pack_moments(observed) -> np.ndarray:
     ----------
     observed : ObservedMoments, sequence of them, or mapping
         One per group of respondents, in the order of the structure's layouts; or the
-        ``pm.Data`` dict of the PyMC route (``stats.as_data()``, ``multigroup.data_for``).
+        ``pm.Data`` dict of the PyMC route (``stats.as_data()``, ``multigroup.data_for``,
+        or ``{"filled_data": ...}`` of a fit that samples the missing answers).
 
     Returns
     -------
     numpy.ndarray
-        ``[K, p]`` then per pattern ``[group, n, mask, mean, S]``, S = F Fᵀ.
+        ``[K, p]`` then per pattern ``[group, n, mask, mean, S]``, S = F Fᵀ; with
+        ``filled_data`` X, ``[0, p]`` then the complete-data block
+        ``[N, c, X − c, Σ (X − c), (X − c)ᵀ (X − c)]``, c the column means of X.
     """
+    if isinstance(observed, Mapping) and "filled_data" in observed:
+        filled = np.asarray(observed["filled_data"], dtype=np.float64)
+        n, p = filled.shape
+        shift = filled.mean(axis=0)
+        centred = filled - shift
+        return np.ascontiguousarray(np.concatenate([
+            [0.0, p, n], shift, centred.ravel(), centred.sum(axis=0),
+            (centred.T @ centred).ravel()]))
     parts = _pattern_arrays(observed)
     p = parts[0][1].shape[1]
     blocks = []
@@ -405,6 +448,26 @@ def pack_moments(observed) -> np.ndarray:
             blocks.append(np.concatenate([[g, n[k]], mask[k], mean[k], cov[k].ravel()]))
     head = [float(len(blocks)), float(p)]
     return np.ascontiguousarray(np.concatenate([head, *blocks]), dtype=np.float64)
+
+
+def _checked(structure: Structure, moments: np.ndarray) -> np.ndarray:
+    """The packed data, after checking they hold what the structure reads.
+
+    The kernel does not check bounds: a structure that samples missing answers needs the
+    complete-data block, with every missing cell inside it.
+    """
+    moments = np.ascontiguousarray(moments, dtype=np.float64)
+    n_missing = structure.n_missing
+    if n_missing:
+        p = int(moments[1])
+        n = int(moments[2]) if moments[0] == 0 and moments.size > 2 else -1
+        cells = gk.segment(structure.ints, gk.I_MISSING).reshape(-1, 2)
+        rows = cells[:, 0]
+        if (n < 0 or moments.size != 3 + (n + 2) * p + p * p or rows.max() >= n
+                or cells[:, 1].max() >= p or np.any(np.diff(rows) < 0)):
+            raise ValueError("the structure samples missing answers: the data must be the "
+                             "filled data matrix (pack_moments({'filled_data': ...}))")
+    return moments
 
 
 def log_density(structure: Structure, moments: np.ndarray, point: np.ndarray):
@@ -423,7 +486,7 @@ def log_density(structure: Structure, moments: np.ndarray, point: np.ndarray):
     tuple of (float, numpy.ndarray)
     """
     u = np.ascontiguousarray(point, dtype=np.float64)
-    return gk.logp_dlogp(u, structure.ints, structure.reals, moments)
+    return gk.logp_dlogp(u, structure.ints, structure.reals, _checked(structure, moments))
 
 
 # ------------------------------------------------------------------------------- sampling
@@ -506,7 +569,7 @@ def compile_model(
         expanded_names=[v.name for v in variables],
         coords=structure.coords,
         dims={v.name: v.dims for v in variables},
-        shared_data={"moments": pack_moments(observed)},
+        shared_data={"moments": _checked(structure, pack_moments(observed))},
         make_initial_point_fn=initial_point,
     )
 
@@ -542,7 +605,7 @@ def native_model(
     from nutpie.compile_pymc import CompiledPyMCModel
 
     logp_callback, expand_callback = gk.native_callbacks()
-    moments = pack_moments(observed)
+    moments = _checked(structure, pack_moments(observed))
     arrays = {"ints": structure.ints, "reals": structure.reals, "moments": moments}
     # the callbacks find the arrays through these addresses; the model object keeps the
     # arrays (shared_data) alive as long as nutpie holds it
@@ -662,14 +725,22 @@ def structure_for(backend_name: str, prepared) -> tuple[Structure | None, str | 
     parts = prepared.fit_parts
     layouts = parts.get("group_layouts")
     observed = parts["group_moments"] if layouts is not None else parts["moments"]
+    augmented = "filled_data" in prepared.data
     reason = unsupported_reason(
         parts["layout"], parts["groups"], observed,
-        augmented="filled_data" in prepared.data, pooled=parts.get("pooled"),
+        augmented=augmented, pooled=parts.get("pooled"),
     )
     if reason:
         return None, reason
+    cells = None
+    if augmented:
+        # the cells MarginalBackend.prepare hands to build_model: the gaps of the checked
+        # data frame, row by row
+        cells = np.nonzero(np.isnan(parts["data"].to_numpy(dtype=float)))
+        if len(cells[0]) != np.size(prepared.initvals[0][MISSING]):
+            return None, "the missing answers do not match the data's gaps"
     return build_structure(parts["layout"], parts["groups"], layouts,
-                           parts.get("group_names")), None
+                           parts.get("group_names"), missing_cells=cells), None
 
 
 def sample_prepared(backend_name: str, prepared, **settings) -> tuple[Any, str | None]:

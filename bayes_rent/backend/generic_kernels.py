@@ -20,6 +20,18 @@ Layout of the packed arrays
 ``[K, p]`` followed by one block per missingness pattern,
 ``[group, n, mask (p), mean (p), S (p * p)]`` with ``S`` the pattern's covariance (divided by
 n, zero outside the observed block).
+
+Data augmentation
+-----------------
+When answers are missing in a scattered way the PyMC model samples them (``missing_answers``,
+:func:`bayes_rent.backend.marginal.build_model`) and its likelihood is the complete-data one.
+Here the missing answers are the last coordinates of ``u`` (identity transform, flat prior),
+``I_MISSING`` says which cell each fills (sorted by row), and ``moments`` holds no pattern
+(``K = 0``) but a complete-data block after the header: ``[N, c (p), X − c (N * p), Σᵢ (xᵢ − c)
+(p), Σᵢ (xᵢ − c)(xᵢ − c)ᵀ (p * p)]``, X the data with every gap filled by any value and c its
+column means. Each call corrects the sums for ``u``'s values in the gaps and computes the
+mean and the covariance of the filled data, which enter the same normal terms as a complete
+pattern's.
 """
 
 from __future__ import annotations
@@ -34,7 +46,7 @@ from numba import types
 from numba.extending import intrinsic
 
 # ------------------------------------------------------------------ segments of ``ints``
-I_DIMS = 0  # n_u, n_elements, n_rows, n_groups, p, m
+I_DIMS = 0  # n_u (parameters, then missing answers), n_elements, n_rows, n_groups, p, m
 I_U_ELEM = 1  # element filled by each position of the unconstrained vector
 I_U_CODE = 2  # per position: prior family, transform, natural-scale map
 I_FREE = 3  # per free row: row position, element
@@ -43,7 +55,8 @@ I_COV = 5  # per free covariance row: its position, the positions of its two var
 I_FILL = 6  # per matrix cell: matrix, i, j, row position; sorted by group
 I_GROUP_FILL = 7  # offsets of each group's cells in I_FILL (n_groups + 1)
 I_EXPAND = 8  # per slot of the expanded draw: position in u, transform (T_NONE: u itself)
-N_ISEG = 9
+I_MISSING = 9  # per sampled missing answer (data augmentation): its row and column
+N_ISEG = 10
 # ----------------------------------------------------------------- segments of ``reals``
 R_BASE = 0  # value of every row before the free elements are put in (fixed values)
 R_U_ARGS = 1  # per position: prior arguments a0, a1, a2, constant, lower, upper
@@ -71,6 +84,11 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 @numba.njit(**_JIT)
 def _iseg(ints, k):
     """Segment ``k`` of ``ints``."""
+    return ints[ints[2 * k]:ints[2 * k + 1]]
+
+
+def segment(ints: np.ndarray, k: int) -> np.ndarray:
+    """Segment ``k`` of ``ints``, for Python callers."""
     return ints[ints[2 * k]:ints[2 * k + 1]]
 
 
@@ -179,14 +197,15 @@ def elements_and_prior(u, ints, reals):
     log_prior : float
         Sum of the priors of the sampled vectors and of their log-Jacobians, as PyMC's
         ``model.logp()`` counts them.
-    d_element : array (n_u,)
-        d element / d u for each position.
-    d_prior : array (n_u,)
-        d log_prior / d u for each position.
+    d_element : array (n_parameters,)
+        d element / d u for each position of a parameter (the missing answers, last in
+        ``u``, have a flat prior and fill no element).
+    d_prior : array (n_parameters,)
+        d log_prior / d u for each of those positions.
     """
-    dims = _iseg(ints, I_DIMS)
-    n_u, n_el = dims[0], dims[1]
+    n_el = _iseg(ints, I_DIMS)[1]
     u_elem, codes = _iseg(ints, I_U_ELEM), _iseg(ints, I_U_CODE)
+    n_u = u_elem.size
     args = _rseg(ints, reals, R_U_ARGS)
     elements = np.zeros(n_el)
     d_element = np.empty(n_u)
@@ -304,24 +323,35 @@ def _cholesky(a):
 
 @numba.njit(**_JIT)
 def _inverse_from_cholesky(chol):
-    """Σ⁻¹ from the lower Cholesky factor of Σ: (L⁻¹)ᵀ L⁻¹."""
+    """Σ⁻¹ from the lower Cholesky factor of Σ: (L⁻¹)ᵀ L⁻¹.
+
+    Written as row operations (the innermost loops run along rows, which the compiler
+    vectorizes): 2-3x faster than column-wise substitution at p ≈ 70.
+    """
     n = chol.shape[0]
+    # row i of L⁻¹: (e_i − Σ_{k<i} L[i, k] · row k) / L[i, i]; nonzero up to column i
     linv = np.zeros((n, n))
-    for j in range(n):
-        linv[j, j] = 1.0 / chol[j, j]
-        for i in range(j + 1, n):
-            s = 0.0
-            for k in range(j, i):
-                s -= chol[i, k] * linv[k, j]
-            linv[i, j] = s / chol[i, i]
-    out = np.empty((n, n))
     for i in range(n):
+        for k in range(i):
+            lik = chol[i, k]
+            if lik != 0.0:
+                for j in range(k + 1):
+                    linv[i, j] -= lik * linv[k, j]
+        linv[i, i] += 1.0
+        d = 1.0 / chol[i, i]
         for j in range(i + 1):
-            s = 0.0
-            for k in range(i, n):
-                s += linv[k, i] * linv[k, j]
-            out[i, j] = s
-            out[j, i] = s
+            linv[i, j] *= d
+    # (L⁻¹)ᵀ L⁻¹ as a sum of outer products of the rows, lower triangle, then mirrored
+    out = np.zeros((n, n))
+    for k in range(n):
+        for i in range(k + 1):
+            xi = linv[k, i]
+            if xi != 0.0:
+                for j in range(i + 1):
+                    out[i, j] += xi * linv[k, j]
+    for i in range(n):
+        for j in range(i):
+            out[j, i] = out[i, j]
     return out
 
 
@@ -372,16 +402,63 @@ def fill_matrices(rows, fills, lambda_base, p, m):
 
 
 @numba.njit(**_JIT)
+def normal_terms(block, s, d, n):
+    """Normal log-likelihood of ``n`` rows from their mean and covariance, and its gradient.
+
+    With ``d`` = mean − μ and ``s`` the rows' covariance (divided by n)::
+
+        ℓ = -n/2 [p log 2π + log|Σ| + tr(Σ⁻¹ S) + dᵀ Σ⁻¹ d]
+        dℓ/dΣ = -n/2 [Σ⁻¹ − Σ⁻¹ S Σ⁻¹ − q qᵀ],  q = Σ⁻¹ d,   dℓ/dμ = n q
+
+    Returns
+    -------
+    ll : float
+        ``-inf`` when ``block`` is not positive definite (the other results are then empty).
+    g_sigma : array (p, p)
+        dℓ/dΣ.
+    q : array (p,)
+        Σ⁻¹ d.
+    inv : array (p, p)
+        Σ⁻¹.
+    """
+    no = d.size
+    chol, ok = _cholesky(block)
+    if not ok:
+        return -np.inf, np.empty((0, 0)), np.empty(0), np.empty((0, 0))
+    inv = _inverse_from_cholesky(chol)
+    q = np.zeros(no)
+    logdet, quad = 0.0, 0.0
+    for a in range(no):
+        logdet += 2.0 * math.log(chol[a, a])
+        for c in range(no):
+            q[a] += inv[a, c] * d[c]
+        quad += d[a] * q[a]
+    t = _mm(inv, s)
+    trace = 0.0
+    for a in range(no):
+        trace += t[a, a]
+    # W = Σ⁻¹ S Σ⁻¹ = T Σ⁻¹ is symmetric: its lower triangle only (half a product)
+    w = np.zeros((no, no))
+    for a in range(no):
+        for k in range(no):
+            tak = t[a, k]
+            if tak != 0.0:
+                for c in range(a + 1):
+                    w[a, c] += tak * inv[k, c]
+    g_sigma = np.empty((no, no))
+    for a in range(no):
+        for c in range(a + 1):
+            g_sigma[a, c] = -0.5 * n * (inv[a, c] - w[a, c] - q[a] * q[c])
+            g_sigma[c, a] = g_sigma[a, c]
+    return -0.5 * n * (no * _LOG_2PI + logdet + trace + quad), g_sigma, q, inv
+
+
+@numba.njit(**_JIT)
 def pattern_terms(sigma, mu, moments, group, d_sigma, d_mu):
     """Log-likelihood of one group's missingness patterns; adds dℓ/dΣ and dℓ/dμ in place.
 
-    For pattern k with observed block o::
-
-        ℓ_k = -N_k/2 [p_k log 2π + log|Σ_oo| + tr(Σ_oo⁻¹ S_k) + dᵀ Σ_oo⁻¹ d],  d = ȳ_k − μ_o
-        dℓ_k/dΣ_oo = -N_k/2 [Σ_oo⁻¹ − Σ_oo⁻¹ S_k Σ_oo⁻¹ − q qᵀ],  q = Σ_oo⁻¹ d
-        dℓ_k/dμ_o = N_k q
-
-    Returns ``-inf`` when a block is not positive definite.
+    Pattern k with observed block o contributes :func:`normal_terms` of Σ_oo, its covariance
+    S_k and d = ȳ_k − μ_o. Returns ``-inf`` when a block is not positive definite.
     """
     p = mu.size
     stride = 2 + 2 * p + p * p
@@ -402,33 +479,105 @@ def pattern_terms(sigma, mu, moments, group, d_sigma, d_mu):
             for c in range(no):
                 block[a, c] = sigma[idx[a], idx[c]]
                 s_oo[a, c] = s[idx[a], idx[c]]
-        chol, ok = _cholesky(block)
-        if not ok:
+        ll_k, g_sigma, q, _ = normal_terms(block, s_oo, d, n)
+        if not np.isfinite(ll_k):
             return -np.inf
-        inv = _inverse_from_cholesky(chol)
-        q = np.zeros(no)
-        logdet, quad = 0.0, 0.0
-        for a in range(no):
-            logdet += 2.0 * math.log(chol[a, a])
-            for c in range(no):
-                q[a] += inv[a, c] * d[c]
-            quad += d[a] * q[a]
-        t = _mm(inv, s_oo)
-        trace = 0.0
-        for a in range(no):
-            trace += t[a, a]
-        w = _mm(t, inv)
-        ll += -0.5 * n * (no * _LOG_2PI + logdet + trace + quad)
+        ll += ll_k
         for a in range(no):
             d_mu[idx[a]] += n * q[a]
             for c in range(no):
-                d_sigma[idx[a], idx[c]] += -0.5 * n * (inv[a, c] - w[a, c] - q[a] * q[c])
+                d_sigma[idx[a], idx[c]] += g_sigma[a, c]
     return ll
 
 
 @numba.njit(**_JIT)
-def group_loglik(rows, ints, reals, moments, group, d_rows):
+def augmented_terms(sigma, mu, moments, cells, values, d_sigma, d_mu, d_values):
+    """Complete-data log-likelihood of the filled data (data augmentation), and gradients.
+
+    The gaps of the data (``cells``: row, column pairs, sorted by row) take ``values``; the
+    filled rows' mean and covariance enter :func:`normal_terms`, which adds dℓ/dΣ and dℓ/dμ
+    in place. The derivative with respect to the answer in row i, column j is
+    −[Σ⁻¹ (x_i − μ)]_j, written to ``d_values``. Returns ``-inf`` when Σ is not positive
+    definite.
+
+    The data block holds the sums and cross-products of the rows with their gaps at the
+    fill values; a sampled answer changes them only in its own row and column, so the update
+    costs O(p) per missing answer instead of O(N p²) for the whole cross-product (measured:
+    15 % less time per gradient of the book's model, 69 items, 320 rows).
+    """
+    p = mu.size
+    at = 2 + int(moments[0]) * (2 + 2 * p + p * p)
+    n_rows = int(moments[at])
+    shift = moments[at + 1:at + 1 + p]
+    at += 1 + p
+    # rows minus the shift (the fill's column means): sums stay small, no cancellation
+    f = moments[at:at + n_rows * p].reshape((n_rows, p))
+    at += n_rows * p
+    total = moments[at:at + p].copy()
+    cross = moments[at + p:at + p + p * p].reshape((p, p))
+    n_values = values.size
+    delta = np.empty(n_values)
+    # the correction is U + Uᵀ: (f + δ)(f + δ)ᵀ = f fᵀ + (δ fᵀ + δ δᵀ/2) + (...)ᵀ, with δ
+    # nonzero in this row's gaps only; U is written row by row (contiguous)
+    upd = np.zeros((p, p))
+    start = 0
+    while start < n_values:
+        i = cells[2 * start]
+        stop = start
+        while stop < n_values and cells[2 * stop] == i:
+            stop += 1
+        for k in range(start, stop):
+            j = cells[2 * k + 1]
+            dk = values[k] - shift[j] - f[i, j]
+            delta[k] = dk
+            total[j] += dk
+            for a in range(p):
+                upd[j, a] += dk * f[i, a]
+        for k in range(start, stop):
+            for k2 in range(start, stop):
+                upd[cells[2 * k + 1], cells[2 * k2 + 1]] += 0.5 * delta[k] * delta[k2]
+        start = stop
+    mean = total / n_rows
+    s = np.empty((p, p))
+    for a in range(p):
+        for c in range(a + 1):
+            s[a, c] = (cross[a, c] + upd[a, c] + upd[c, a]) / n_rows - mean[a] * mean[c]
+            s[c, a] = s[a, c]
+    d = mean + shift - mu
+    ll, g_sigma, q, inv = normal_terms(sigma, s, d, float(n_rows))
+    if not np.isfinite(ll):
+        return -np.inf
+    for a in range(p):
+        d_mu[a] += n_rows * q[a]
+        for c in range(p):
+            d_sigma[a, c] += g_sigma[a, c]
+    r = np.empty(p)
+    start = 0
+    while start < n_values:
+        i = cells[2 * start]
+        stop = start
+        while stop < n_values and cells[2 * stop] == i:
+            stop += 1
+        for a in range(p):
+            r[a] = f[i, a] + shift[a] - mu[a]
+        for k in range(start, stop):
+            r[cells[2 * k + 1]] = values[k] - mu[cells[2 * k + 1]]
+        for k in range(start, stop):
+            j = cells[2 * k + 1]
+            g = 0.0
+            for c in range(p):
+                g -= inv[j, c] * r[c]
+            d_values[k] = g
+        start = stop
+    return ll
+
+
+@numba.njit(**_JIT)
+def group_loglik(rows, ints, reals, moments, group, d_rows, values, d_values):
     """One group's log-likelihood; adds its gradient with respect to the rows to ``d_rows``.
+
+    ``values`` are the sampled missing answers (data augmentation, group 0 only; empty
+    otherwise), ``d_values`` receives their gradient.
 
     Forward: A = (I − B)⁻¹, L = Λ A, Σ = L Ψ Lᵀ + Θ, μ = ν + L α. Backward, with G = dℓ/dΣ
     (symmetric, as Ψ is) and g = dℓ/dμ::
@@ -458,6 +607,9 @@ def group_loglik(rows, ints, reals, moments, group, d_rows):
             mu[i] += lmat[i, j] * alpha[j]
     d_sigma, d_mu = np.zeros((p, p)), np.zeros(p)
     ll = pattern_terms(sigma, mu, moments, group, d_sigma, d_mu)
+    if group == 0 and values.size > 0 and np.isfinite(ll):
+        ll += augmented_terms(sigma, mu, moments, _iseg(ints, I_MISSING), values, d_sigma,
+                              d_mu, d_values)
     if not np.isfinite(ll):
         return -np.inf
     d_psi = _mm(lmat, _mm(d_sigma, lmat), ta=True)
@@ -495,7 +647,8 @@ def logp_dlogp(u, ints, reals, moments):
     Parameters
     ----------
     u : float64 array (n_u,)
-        The unconstrained point, in the order of the PyMC model's free variables.
+        The unconstrained point, in the order of the PyMC model's free variables (the
+        sampled missing answers, if any, last).
     ints, reals : int64 and float64 arrays
         The model structure (:func:`bayes_rent.backend.generic.build_structure`).
     moments : float64 array
@@ -512,19 +665,25 @@ def logp_dlogp(u, ints, reals, moments):
     dims = _iseg(ints, I_DIMS)
     n_u, n_el, n_rows, n_groups = dims[0], dims[1], dims[2], dims[3]
     elements, log_prior, d_element, d_prior = elements_and_prior(u, ints, reals)
+    n_par = d_element.size
+    # the missing answers (data augmentation) follow the parameters; their prior is flat
+    values = u[n_par:n_u]
+    d_values = np.zeros(values.size)
     rows, before = row_values(elements, ints, reals)
     d_rows = np.zeros(n_rows)
     ll = 0.0
     for g in range(n_groups):
-        ll += group_loglik(rows, ints, reals, moments, g, d_rows)
+        ll += group_loglik(rows, ints, reals, moments, g, d_rows, values, d_values)
     grad = np.zeros(n_u)
     logp = ll + log_prior
     if not np.isfinite(logp):
         return -np.inf, grad
     d_el = row_gradient_to_elements(d_rows, rows, before, ints, n_el)
     u_elem = _iseg(ints, I_U_ELEM)
-    for i in range(n_u):
+    for i in range(n_par):
         grad[i] = d_el[u_elem[i]] * d_element[i] + d_prior[i]
+    for k in range(values.size):
+        grad[n_par + k] = d_values[k]
     return logp, grad
 
 
