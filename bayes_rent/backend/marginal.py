@@ -171,6 +171,12 @@ def respondent_loglik(
 ) -> np.ndarray:
     """Per-respondent normal log-density, shape ``(S, n_rows)``; rows with no answers drop out.
 
+    One Cholesky factor and precision matrix ``P = Σ⁻¹`` per draw serve every missingness
+    pattern: with missing items ``m`` and observed ``o``, ``Σ_oo⁻¹ = P_oo − P_om P_mm⁻¹ P_mo``
+    and ``log|Σ_oo| = log|Σ| + log|P_mm|``, so a respondent costs a solve of the size of their
+    missing answers, not a factorization of their observed ones. That matters when answers are
+    missing in a scattered way and nearly every respondent has a pattern of their own.
+
     Parameters
     ----------
     y : numpy.ndarray
@@ -180,23 +186,45 @@ def respondent_loglik(
         (:class:`bayes_rent.data.observed.ObservedMoments`).
     sigma, mu : numpy.ndarray
         Implied moments for ``S`` draws, ``(S, p, p)`` and ``(S, p)``.
+
+    Examples
+    --------
+    The second row misses its second answer: its density is the first item's alone.
+
+    >>> from scipy import stats
+    >>> sigma = np.array([[[1.0, 0.5], [0.5, 2.0]]]); mu = np.zeros((1, 2))
+    >>> y = np.array([[0.3, -1.0], [0.3, np.nan]])
+    >>> ll = respondent_loglik(y, np.array([0, 1]), np.array([[True, True], [True, False]]),
+    ...                        sigma, mu)
+    >>> bool(np.isclose(ll[0, 1], stats.norm.logpdf(0.3)))
+    True
     """
     keep = pattern_of_row >= 0
-    rows_all = np.flatnonzero(keep)
-    col = np.empty(len(pattern_of_row), dtype=int)
-    col[rows_all] = np.arange(len(rows_all))
-    out = np.empty((sigma.shape[0], len(rows_all)))
-    for k in range(mask.shape[0]):
-        idx = np.flatnonzero(mask[k])
-        rows = np.flatnonzero(pattern_of_row == k)
-        yk = y[np.ix_(rows, idx)]
-        for sl in chunks(sigma.shape[0], len(rows) * len(idx) + len(idx) ** 2):
-            s = sigma[sl][:, idx[:, None], idx]
-            chol = np.linalg.cholesky(s)
-            linv = np.linalg.inv(chol)
-            z = (yk[None] - mu[sl][:, None, idx]) @ np.swapaxes(linv, -1, -2)
-            logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
-            out[sl, col[rows]] = -0.5 * (
-                len(idx) * np.log(2 * np.pi) + logdet[:, None] + (z**2).sum(-1)
-            )
+    rows = np.flatnonzero(keep)
+    observed = mask[pattern_of_row[rows]].astype(bool)  # (n, p)
+    filled = np.where(observed, np.nan_to_num(y[rows]), 0.0)
+    n_observed = observed.sum(axis=1)
+    n_missing = observed.shape[1] - n_observed
+    out = np.empty((sigma.shape[0], len(rows)))
+    p = sigma.shape[-1]
+    for sl in chunks(sigma.shape[0], len(rows) * p + p * p):
+        chol = np.linalg.cholesky(sigma[sl])
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)  # (s,)
+        precision = np.linalg.inv(sigma[sl])
+        # residuals with the missing answers set to 0, so P r̃ restricted to o is P_oo r_o
+        resid = np.where(observed, filled[None] - mu[sl][:, None, :], 0.0)  # (s, n, p)
+        p_resid = resid @ precision  # (s, n, p); P is symmetric
+        quad = (resid * p_resid).sum(-1)
+        logdet_rows = np.broadcast_to(logdet[:, None], quad.shape).copy()
+        for m in np.unique(n_missing[n_missing > 0]):
+            group = np.flatnonzero(n_missing == m)
+            missing = np.nonzero(~observed[group])[1].reshape(len(group), m)  # (g, m)
+            p_mm = precision[:, missing[:, :, None], missing[:, None, :]]  # (s, g, m, m)
+            v = np.take_along_axis(p_resid[:, group], missing[None], axis=-1)  # (s, g, m)
+            chol_mm = np.linalg.cholesky(p_mm)
+            w = np.linalg.solve(chol_mm, v[..., None])[..., 0]  # L⁻¹ v
+            quad[:, group] -= (w**2).sum(-1)
+            logdet_rows[:, group] += 2.0 * np.log(
+                np.diagonal(chol_mm, axis1=-2, axis2=-1)).sum(-1)
+        out[sl] = -0.5 * (n_observed * np.log(2 * np.pi) + logdet_rows + quad)
     return out
