@@ -140,12 +140,19 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _study(args: argparse.Namespace) -> int:
     # options, output folder, questionnaire, data and models are all checked before any fit
-    check_options(seed=args.seed)
+    sampling = {k: v for k, v in dict(draws=args.draws, tune=args.tune, chains=args.chains,
+                                       target_accept=args.target_accept).items()
+                if v is not None}
+    if sampling and args.quick:
+        raise OptionError("--quick fixes the sampling at 2 chains x (200 + 200) draws; give "
+                          "either --quick or --draws/--tune/--chains/--target-accept")
+    check_options(seed=args.seed, **sampling)
     out = check_output_dir(args.out, args.force)
     schema = SurveySchema.from_yaml(args.survey) if args.survey else book_schema()
     survey = _read_survey(args.data, schema, args.missing_codes)
     study = run_study(survey, schema, quick=args.quick, seed=args.seed, models=args.models,
-                      progress=not args.no_progress, source=args.data)
+                      sampling=sampling or None, progress=not args.no_progress,
+                      source=args.data)
     page = report(study, out, force=args.force)
     print(f"wrote {page} (tables/, posterior/, diagrams/ beside it)")
     if not study.converged:
@@ -244,6 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="2 chains x (200 + 200) draws per model: a demonstration run, the "
                             "numbers are not for reporting")
     study.add_argument("--seed", type=int, default=None)
+    study.add_argument("--draws", type=int, default=None,
+                       help="draws per chain of every fit (default: the package's, 1000)")
+    study.add_argument("--tune", type=int, default=None,
+                       help="warm-up iterations per chain (default 1000)")
+    study.add_argument("--chains", type=int, default=None, help="chains (default 4)")
+    study.add_argument("--target-accept", type=float, default=None, metavar="P",
+                       help="target acceptance rate of NUTS (default 0.8)")
     study.add_argument("--out", default="bayes-rent-study",
                        help="folder for report.html, tables/, posterior/ and diagrams/ "
                             "(default: bayes-rent-study; written only when complete, an "

@@ -116,6 +116,8 @@ BAD_INPUT = [
     ("existing report", ["--out", "existing"], "already exists; pass --force"),
     ("missing data file", ["--data", "nowhere.xlsx"], "neither a file nor a shipped data set"),
     ("malformed questionnaire", ["--survey", "bad.yaml"], "bad.yaml"),
+    ("draws with --quick", ["--quick", "--draws", "500"], "--quick fixes the sampling"),
+    ("negative draws", ["--draws", "-5"], "draws must be"),
 ]
 
 
@@ -124,7 +126,8 @@ def test_bad_input_exits_1_in_one_line_and_writes_nothing(tmp_path, args, fragme
     existing = _bad_input_setup(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
     extra = [] if "--out" in args else ["--out", "new"]
-    result = run_cli(["study", "--quick", *args, *extra], cwd=tmp_path, timeout=300)
+    quick = [] if "--draws" in args else ["--quick"]
+    result = run_cli(["study", *quick, *args, *extra], cwd=tmp_path, timeout=300)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
