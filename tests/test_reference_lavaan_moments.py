@@ -73,8 +73,12 @@ def test_twolevel_standardized_loadings_match_lavaan(demo_twolevel):
     ref = ref.loc[ref["op"] == "=~"].set_index(["lhs", "rhs", "level"])["std.all"]
     std = fit.standardized().query("op == '=~'").set_index(["lhs", "rhs", "level"])
     assert set(std.index) == set(ref.index)
-    diff = (std["mean"] - ref.loc[std.index]).abs()
-    assert (diff < 0.05).all(), diff.to_dict()
+    # lavaan's ML std.all against the posterior: within 3.5 posterior SDs (N = 2 500 firms in
+    # 200 clusters, weak priors: the posterior mean sits near the ML estimate)
+    z = (std["mean"] - ref.loc[std.index]) / std["sd"]
+    print(pd.DataFrame({"mean": std["mean"], "sd": std["sd"], "lavaan": ref.loc[std.index],
+                        "z": z}).round(3))
+    assert (z.abs() < 3.5).all(), z.to_dict()
 
 
 def test_twolevel_fit_has_every_blockwise_result(demo_twolevel):
