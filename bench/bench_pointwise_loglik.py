@@ -1,11 +1,16 @@
-"""Per-respondent log-likelihood (what ``fit.loo()`` needs) with scattered missing answers.
+"""Per-respondent log-likelihood and latent scores with scattered missing answers.
 
 The book's full model on the shipped survey has 69 items and nearly one missingness pattern per
 firm. ``bayes_rent.backend.marginal.respondent_loglik`` factors Σ once per draw and corrects
 for each firm's missing answers through the precision matrix (a solve of the size of the
 missing answers); the pattern-wise way factors Σ_oo once per pattern and draw. Both are run
 side by side on the same draws of implied moments (random SPD matrices of the model's size),
-their results compared, and the ratio printed.
+their results compared, and the ratio printed. The same holds for the posterior of the latent
+scores (``fit.scores()``, which the grey coupling of sub-model 5 reads): one draw per
+respondent and posterior draw by ``bayes_rent.results.scores.conditional_score_draws``
+(Matheron's rule, through the same precision matrix) against the pattern-wise way (a solve
+with Σ_oo, the conditional covariance and its Cholesky factor per pattern), for 24 latent
+variables as in the book's full model; the conditional means of the two are compared.
 
 Usage::
 
@@ -23,6 +28,7 @@ from threadpoolctl import threadpool_limits
 import bayes_rent as br
 from bayes_rent.backend.marginal import chunks, respondent_loglik
 from bayes_rent.data.observed import moments
+from bayes_rent.results.scores import conditional_score_draws, conditional_score_means
 
 
 def per_pattern(y, pattern_of_row, mask, sigma, mu) -> np.ndarray:
@@ -42,6 +48,23 @@ def per_pattern(y, pattern_of_row, mask, sigma, mu) -> np.ndarray:
             out[sl, col[rows]] = -0.5 * (len(idx) * np.log(2 * np.pi) + logdet[:, None]
                                          + (z**2).sum(-1))
     return out
+
+
+def scores_per_pattern(lam, phi, kappa, sigma, mu, y, pattern_of_row, mask, rng):
+    """One score draw per respondent and draw with a solve of Σ_oo per pattern; the means."""
+    draws = np.empty(sigma.shape[:1] + (len(y), phi.shape[-1]))
+    means = np.empty_like(draws)
+    for k, pattern in enumerate(mask.astype(bool)):
+        rows = np.flatnonzero(pattern_of_row == k)
+        o = np.flatnonzero(pattern)
+        lam_o = lam[:, o]
+        gain = np.swapaxes(np.linalg.solve(sigma[:, o[:, None], o], lam_o @ phi), -1, -2)
+        resid = y[rows][:, o][None] - mu[:, None, o]
+        means[:, rows] = kappa[:, None] + resid @ np.swapaxes(gain, -1, -2)
+        chol = np.linalg.cholesky(phi - gain @ lam_o @ phi)
+        z = rng.standard_normal((len(sigma), len(rows), phi.shape[-1]))
+        draws[:, rows] = means[:, rows] + z @ np.swapaxes(chol, -1, -2)
+    return draws, means
 
 
 def main() -> None:
@@ -68,9 +91,34 @@ def main() -> None:
         start = time.perf_counter()
         old = per_pattern(y, stats.pattern_of_row, stats.mask, sigma, mu)
         t_old = time.perf_counter() - start
-    print(f"precision matrix: {t_new:.2f} s; per pattern: {t_old:.2f} s; "
+    print(f"log-likelihood, precision matrix: {t_new:.2f} s; per pattern: {t_old:.2f} s; "
           f"ratio {t_old / t_new:.1f}x; max |difference| {np.abs(new - old).max():.2e}")
 
+    k = 24
+    lam = rng.normal(scale=0.5, size=(args.draws, p, k))
+    b = rng.normal(scale=0.3, size=(args.draws, k, k))
+    phi = b @ np.swapaxes(b, -1, -2) + np.eye(k)
+    kappa = rng.normal(size=(args.draws, k))
+    theta = np.broadcast_to(0.5 * np.eye(p), (args.draws, p, p))
+    sigma = lam @ phi @ np.swapaxes(lam, -1, -2) + theta
+    keep = stats.pattern_of_row >= 0
+    observed = stats.mask.astype(bool)[stats.pattern_of_row[keep]]
+    step = max(1, 2_000_000 // (int(keep.sum()) * p))  # as fit.scores() slices the draws
+    with threadpool_limits(1):
+        start = time.perf_counter()
+        for i in range(0, args.draws, step):
+            sl = slice(i, i + step)
+            conditional_score_draws(lam[sl], phi[sl], kappa[sl], theta[sl], sigma[sl], mu[sl],
+                                    y[keep], observed, rng)
+        t_new = time.perf_counter() - start
+        start = time.perf_counter()
+        _, m_old = scores_per_pattern(lam, phi, kappa, sigma, mu, y[keep],
+                                      stats.pattern_of_row[keep], stats.mask, rng)
+        t_old = time.perf_counter() - start
+    m_new = conditional_score_means(lam, phi, kappa, sigma, mu, y[keep], observed)
+    print(f"score draws ({k} latents), precision matrix: {t_new:.2f} s; per pattern: "
+          f"{t_old:.2f} s; ratio {t_old / t_new:.1f}x; max |difference| of the conditional "
+          f"means {np.abs(m_new - m_old).max():.2e}")
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ import pandas as pd
 from scipy import stats
 
 import bayes_rent as br
+from bayes_rent.results.scores import conditional_score_draws, conditional_score_means
 
 
 def simulate_two_factors(n: int, seed: int):
@@ -40,3 +41,57 @@ def test_score_intervals_cover_true_scores():
     # the conditional means are the average of the conditional draws
     draws_mean = scores.mean(("chain", "draw")).values
     assert np.abs(draws_mean - eap).max() < 0.1
+
+
+def _small_model(draws: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n, p, k = 40, 6, 2
+    lam = np.repeat(rng.normal(size=(1, p, k)), draws, axis=0)
+    a = rng.normal(size=(k, k))
+    phi = np.repeat((a @ a.T + np.eye(k))[None], draws, axis=0)
+    kappa = np.repeat(rng.normal(size=(1, k)), draws, axis=0)
+    theta = np.repeat((0.5 * np.eye(p) + 0.1 * np.eye(p, k=1) + 0.1 * np.eye(p, k=-1))[None],
+                      draws, axis=0)
+    sigma = lam @ phi @ np.swapaxes(lam, -1, -2) + theta
+    mu = np.repeat(rng.normal(size=(1, p)), draws, axis=0)
+    y = rng.normal(size=(n, p))
+    observed = rng.random((n, p)) > 0.3  # 0 to 6 missing answers per respondent
+    observed[0] = True
+    observed[1, 1:] = False
+    y[~observed] = np.nan
+    return lam, phi, kappa, theta, sigma, mu, y, observed
+
+
+def _exact(lam, phi, kappa, sigma, mu, y, observed, i):
+    """The conditional mean and covariance of respondent i's scores, from Σ_oo⁻¹ directly."""
+    o = np.flatnonzero(observed[i])
+    gain = phi @ lam[o].T @ np.linalg.inv(sigma[np.ix_(o, o)])
+    return kappa + gain @ (y[i, o] - mu[o]), phi - gain @ lam[o] @ phi
+
+
+def test_conditional_means_equal_the_per_respondent_formula():
+    lam, phi, kappa, _, sigma, mu, y, observed = _small_model(draws=2)
+    mean = conditional_score_means(lam, phi, kappa, sigma, mu, y, observed)
+    for i in range(len(y)):
+        expected, _ = _exact(lam[0], phi[0], kappa[0], sigma[0], mu[0], y, observed, i)
+        np.testing.assert_allclose(mean[:, i], np.broadcast_to(expected, mean[:, i].shape),
+                                   rtol=1e-10, atol=1e-12)
+
+
+def test_conditional_draws_have_the_conditional_mean_and_covariance():
+    """Matheron's rule: 20 000 draws per respondent against the exact moments.
+
+    Tolerance: 4 Monte Carlo SEs, sqrt(c_ii / S) for a mean and sqrt((c_ii c_jj + c_ij²) / S)
+    for a covariance.
+    """
+    draws = 20_000
+    lam, phi, kappa, theta, sigma, mu, y, observed = _small_model(draws)
+    scores = conditional_score_draws(lam, phi, kappa, theta, sigma, mu, y, observed,
+                                     np.random.default_rng(5))
+    for i in range(len(y)):
+        mean, cov = _exact(lam[0], phi[0], kappa[0], sigma[0], mu[0], y, observed, i)
+        x = scores[:, i]
+        var = np.diag(cov)
+        assert (np.abs(x.mean(0) - mean) < 4 * np.sqrt(var / draws)).all(), i
+        se = np.sqrt((np.outer(var, var) + cov**2) / draws)
+        assert (np.abs(np.cov(x, rowvar=False) - cov) < 4 * se).all(), i
