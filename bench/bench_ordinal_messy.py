@@ -172,28 +172,30 @@ def main() -> None:
           f"residual correlations {min(RESIDUAL_COVARIANCES.values()):.2f}-"
           f"{max(RESIDUAL_COVARIANCES.values()):.2f}, empty extreme category on "
           f"{', '.join(empty_categories())}")
-    print(f"{'seed':>4} {'N':>5} {'settings':>18} {'total s':>8} {'max R-hat':>9} "
+    print(f"{'seed':>4} {'N':>5} {'settings':>18} {'total s':>8} {'CPU s':>6} {'max R-hat':>9} "
           f"{'min ESS':>8} {'diverg.':>7} {'pass':>5} {'clean |z|':>9} {'load':>10}", flush=True)
     for seed in args.seeds:
         data = simulate(args.n, seed)
         load = os.getloadavg()[0]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = br.Model(analysis()).fit(data, ordered=True, seed=seed, progressbar=False,
                                            **options)
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu
         c = fit.convergence
         ok = c.max_r_hat <= 1.01 and c.min_ess_bulk >= 400 and c.divergences == 0
         assert ok == c.converged or c.stuck_chains, "the bar differs from the package's"
         s = fit.settings
         run = f"{s['chains']}x({s['tune']}+{s['draws']}) {s['target_accept']}"
         z = clean_loading_z(fit).abs().max()
-        print(f"{seed:4d} {args.n:5d} {run:>18} {total:8.0f} {c.max_r_hat:9.3f} "
+        print(f"{seed:4d} {args.n:5d} {run:>18} {total:8.0f} {cpu:6.0f} {c.max_r_hat:9.3f} "
               f"{c.min_ess_bulk:8.0f} {c.divergences:7d} {'yes' if c.converged else 'no':>5} "
               f"{z:9.2f} {load:4.1f}-{os.getloadavg()[0]:4.1f}", flush=True)
-        if not c.converged:
-            print(c.worst.to_string(), flush=True)
+        slowest = c.worst.sort_values("ess_bulk").head(3)
+        print("     slowest: " + "; ".join(
+            f"{name} (R-hat {r.r_hat:.4f}, ESS {r.ess_bulk:.0f})"
+            for name, r in slowest.iterrows()), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytensor
 import pytensor.tensor as pt
 import pytest
 from conftest import (
@@ -127,6 +128,77 @@ def test_log_probit_interval_matches_scipy_in_both_tails():
 
 
 # ---------------------------------------------------------------- the parameter table
+def test_thresholds_from_their_anchor_are_ordered_invertible_with_the_right_jacobian():
+    """The anchored ordered transform: items of 4, 3, 1 and 2 thresholds anchored at the
+    lowest, a middle, the only and the highest threshold."""
+    from bayes_rent.backend.conditional import _thresholds_from_raw, _thresholds_to_raw
+
+    anchor = np.array([0, 0, 0, 0, 5, 5, 5, 7, 9, 9])
+    items = [slice(0, 4), slice(4, 7), slice(7, 8), slice(8, 10)]
+    raw = pt.dvector("raw")
+    tau, log_jac = _thresholds_from_raw(raw, anchor)
+    f = pytensor.function([raw], [tau, log_jac, pytensor.gradient.jacobian(tau, raw)])
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        x = rng.normal(size=10)
+        t, lj, jac = f(x)
+        for s in items:
+            assert np.all(np.diff(t[s]) > 0)
+        # each item's anchor threshold is its raw value
+        np.testing.assert_allclose(t[[0, 5, 7, 9]], x[[0, 5, 7, 9]], rtol=1e-14)
+        np.testing.assert_allclose(_thresholds_to_raw(t, anchor), x, rtol=1e-12, atol=1e-12)
+        # log |det dτ/draw| against the Jacobian PyTensor differentiates
+        assert lj == pytest.approx(np.linalg.slogdet(jac)[1], rel=1e-12, abs=1e-12)
+
+
+def test_thresholds_from_the_mean_score_leave_the_density_unchanged():
+    """τ_j = τ'_j + λ_jᵀ η̄ is a shear with unit Jacobian: the model sampled in (τ', η) and
+    the model as written, in (τ, η), have the same joint log density at the same natural
+    parameters (priors, Jacobians of every reparameterization, latent density, likelihood),
+    and both report the same thresholds. Two items are mixed in as continuous."""
+    from bayes_rent.backend import conditional
+    from bayes_rent.backend.base import FitRequest
+    from bayes_rent.backend.registry import BACKENDS
+    from bayes_rent.backend.start import conditional_start
+
+    data = simulate_ordinal_data(SMALL_POPULATION, 80, FIVE_POINT, seed=31)
+    request = FitRequest(draws=10, tune=10, chains=1, seed=1, sampler="nutpie",
+                         progressbar=False, target_accept=None, ordered=["y1", "y2", "y5"])
+    prepared = BACKENDS["conditional"].prepare(br.Model(SMALL), data, request)
+    parts = prepared.fit_parts
+    layout, groups, responses = parts["layout"], parts["groups"], parts["responses"]
+    written = conditional.build_model(layout, groups, responses,
+                                      thresholds_from_mean_score=False)
+    sheared = prepared.pm_model
+    start, scores = conditional_start(layout, parts["data"], responses, std_lv=True)
+    rng = np.random.default_rng(4)
+    logp_w, logp_s = written.compile_logp(), sheared.compile_logp()
+    tau_w = written.compile_fn(written.replace_rvs_by_values([written["thresholds"]])[0],
+                               inputs=written.value_vars, on_unused_input="ignore")
+    tau_s = sheared.compile_fn(sheared.replace_rvs_by_values([sheared["thresholds"]])[0],
+                               inputs=sheared.value_vars, on_unused_input="ignore")
+    for _ in range(3):
+        x = start * rng.uniform(0.9, 1.1, size=start.shape)
+        z = scores + rng.normal(0.3, 0.5, size=scores.shape)  # scores whose mean is not 0
+        point = {g.name: x[g.elements] for g in groups}
+        at_w = _values(written, conditional.sampled_point(
+            layout, groups, x, point, z, responses, thresholds_from_mean_score=False))
+        at_s = _values(sheared, conditional.sampled_point(layout, groups, x, point, z,
+                                                          responses))
+        assert logp_s(at_s) == pytest.approx(logp_w(at_w), rel=1e-10)
+        thresholds = x[[g for g in groups if g.kind == "threshold"][0].elements]
+        np.testing.assert_allclose(tau_w(at_w), thresholds, rtol=1e-10)
+        np.testing.assert_allclose(tau_s(at_s), thresholds, rtol=1e-10)
+
+
+def _values(model, point):
+    """The model's value variables at a point given on the sampled scales, by name."""
+    from pymc.initial_point import make_initial_point_fn
+
+    return make_initial_point_fn(model=model, overrides=point, jitter_rvs=set(),
+                                 return_transformed=True)(0)
+
+
 def test_ordered_items_get_thresholds_and_theta_scale():
     pt_ = build_partable(SMALL, ordered={"y1": 4, "y5": 2})
     thr = pt_.query("op == '|'")

@@ -226,39 +226,96 @@ def _segments(layout: Layout, group: PriorGroup) -> tuple[np.ndarray, np.ndarray
     return items, first, start
 
 
-def _thresholds_from_raw(raw, first: np.ndarray, start: np.ndarray):
+def threshold_anchors(layout: Layout, group: PriorGroup, responses: Responses) -> np.ndarray:
+    """Each threshold's anchor: the position, in the group's vector, of its item's threshold
+    that splits the item's answers most evenly.
+
+    That cut point is the one the answers determine best; the item's other thresholds are
+    sampled as log-distances outward from it (:func:`_thresholds_from_raw`).
+
+    Examples
+    --------
+    >>> from bayes_rent.spec.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> from bayes_rent.backend.parameters import prior_groups
+    >>> d = pd.DataFrame({"y1": [1, 2, 3, 3, 3, 3], "y2": [1, 1, 1, 1, 2, 3],
+    ...                   "y3": [1, 1, 1, 2, 3, 3]})
+    >>> cats = ordinal_categories(d, ["y1", "y2", "y3"])
+    >>> ordered = {item: len(c) - 1 for item, c in cats.items()}
+    >>> lay = build_layout(build_partable("f =~ y1 + y2 + y3", ordered=ordered))
+    >>> g = [g for g in prior_groups(lay, None) if g.kind == "threshold"][0]
+    >>> threshold_anchors(lay, g, arrange_responses(d, lay, cats)).tolist()
+    [1, 1, 2, 2, 4, 4]
+    """
+    pt_rows = layout.partable.set_index("id")
+    items, first, start = _segments(layout, group)
+    column = {v: j for j, v in enumerate(responses.ordinal_items)}
+    anchor = np.empty(len(items), dtype=int)
+    for s in np.flatnonzero(first):
+        ks = np.flatnonzero(start == s)
+        j = column[layout.observed[items[s]]]
+        answered = responses.answered[:, j] > 0
+        codes = responses.codes[answered, j]
+        cuts = [int(pt_rows.at[layout.elements[group.elements[k]].rows[0], "rhs"][1:])
+                for k in ks]
+        # the share of answers below each cut point: code c lies below cut c + 1
+        below = np.array([np.mean(codes < c) for c in cuts])
+        anchor[ks] = ks[np.argmin(np.abs(below - 0.5))]
+    return anchor
+
+
+def _thresholds_from_raw(raw, anchor: np.ndarray):
     """Ordered thresholds per item from an unconstrained vector, and the log-Jacobian.
 
-    An item's first threshold is the raw value; each next one adds ``exp(raw)`` (PyMC's
-    ordered transform, applied item by item along one flat vector, so items with different
-    numbers of categories share it).
+    An item's anchor threshold is the raw value; the thresholds above it add ``exp(raw)`` one
+    by one, those below it subtract (PyMC's ordered transform, started at the anchor instead
+    of the lowest threshold and applied item by item along one flat vector, so items with
+    different numbers of categories share it). Started at the lowest threshold, a cut point
+    with a handful of answers below it (a skewed item's first category) would carry every
+    other threshold of its item along a curved ridge; from the anchor it moves alone.
     """
-    steps = pt.switch(first, raw, pt.exp(raw))
+    at_anchor = anchor == np.arange(len(anchor))
+    below = np.arange(len(anchor)) < anchor
+    steps = pt.switch(at_anchor, 0.0, pt.exp(raw))
     total = pt.cumsum(steps)
-    before = pt.concatenate([pt.zeros(1), total])[start]
-    return total - before, pt.switch(first, 0.0, raw).sum()
+    # above the anchor: the steps after it; below: the steps from this one up to it
+    tau = raw[anchor] + total - total[anchor] - pt.switch(below, steps, 0.0)
+    return tau, pt.switch(at_anchor, 0.0, raw).sum()
 
 
-def _thresholds_to_raw(tau: np.ndarray, first: np.ndarray) -> np.ndarray:
+def _thresholds_to_raw(tau: np.ndarray, anchor: np.ndarray) -> np.ndarray:
     """Inverse of :func:`_thresholds_from_raw` (numpy)."""
-    return np.where(first, tau, np.log(np.maximum(np.diff(tau, prepend=0.0), 1e-6)))
+    k = np.arange(len(anchor))
+    gap_up = np.diff(tau, prepend=np.nan)  # τ_k − τ_{k−1}: a step above the anchor
+    gap_down = np.diff(tau, append=np.nan)  # τ_{k+1} − τ_k: a step below it
+    gap = np.where(k > anchor, gap_up, gap_down)
+    return np.where(k == anchor, tau, np.log(np.maximum(np.nan_to_num(gap, nan=1.0), 1e-6)))
 
 
-def _add_thresholds(layout: Layout, group: PriorGroup, response_sd, elements):
+def _add_thresholds(layout: Layout, group: PriorGroup, response_sd, elements,
+                    anchor: np.ndarray, shift=None):
     """The thresholds of one prior group as a reparameterization, with their prior.
 
     In the theta parameterization an item's thresholds move with the SD of its latent
     response, ``s_j = sqrt(Var(y*_j))``, which grows with the loadings: sampled directly, every
     loading is tied to its item's thresholds in a curved ridge that a diagonal mass matrix
     cannot follow. The sampler works on ``τ̃ = τ / s_j`` instead (ordered within each item
-    through an unconstrained vector ``<name>_raw``). The model is unchanged: the prior stays on
-    τ, and the Jacobian of (λ, ψ, τ̃) → (λ, ψ, τ) is ``s_j`` per threshold.
+    through an unconstrained vector ``<name>_raw``, from each item's ``anchor``: see
+    :func:`threshold_anchors`). The model is unchanged: the prior stays on τ, and the
+    Jacobian of (λ, ψ, τ̃) → (λ, ψ, τ) is ``s_j`` per threshold.
+
+    ``shift`` (per observed variable; see :func:`build_model`) is added to every threshold
+    of the item: it depends on other variables only, so it leaves the Jacobian as it is.
     """
-    items, first, start = _segments(layout, group)
-    raw = pm.Flat(group.name + "_raw", dims=group.dim, initval=np.where(first, -1.0, -0.5))
-    standardized, log_jacobian = _thresholds_from_raw(raw, first, start)
+    items, _, _ = _segments(layout, group)
+    at_anchor = anchor == np.arange(len(anchor))
+    raw = pm.Flat(group.name + "_raw", dims=group.dim, initval=np.where(at_anchor, 0.0, -0.5))
+    standardized, log_jacobian = _thresholds_from_raw(raw, anchor)
     scale = response_sd[items]
-    tau = pm.Deterministic(group.name, standardized * scale, dims=group.dim)
+    tau = standardized * scale
+    if shift is not None:
+        tau = tau + shift[items]
+    tau = pm.Deterministic(group.name, tau, dims=group.dim)
     prior = pm.logp(pm.Normal.dist(*group.spec.args), tau).sum()
     pm.Potential(group.name + "_prior", prior + log_jacobian + pt.log(scale).sum())
     return pt.set_subtensor(elements[np.array(group.elements)], tau)
@@ -295,7 +352,7 @@ def _add_positive_loadings(group: PriorGroup, positive: np.ndarray):
 
 def sampled_point(
     layout: Layout, groups: list[PriorGroup], elements: np.ndarray, point: dict,
-    scores: np.ndarray,
+    scores: np.ndarray, responses: Responses, thresholds_from_mean_score: bool = True,
 ) -> dict:
     """A starting point on the scales the model samples: standardized thresholds and scores.
 
@@ -311,8 +368,16 @@ def sampled_point(
         Starting values by variable, thresholds as one vector per prior group.
     scores : numpy.ndarray
         ``(N, n_real_latent)`` starting latent scores.
+    responses : Responses
+        The answers (they choose each item's anchor threshold: :func:`threshold_anchors`).
+    thresholds_from_mean_score : bool
+        As for :func:`build_model`.
     """
     sigma, _ = implied_moments(layout, elements)
+    shift = np.zeros(layout.n_observed)
+    if thresholds_from_mean_score:
+        lam = layout.matrices(layout.row_values(elements))["Lambda"]
+        shift = lam[:, ~layout.phantom] @ scores.mean(axis=0)
     scale = np.sqrt(np.diag(sigma))
     latent_cov = implied_from_matrices(layout.matrices(layout.row_values(elements))).latent_cov
     score_sd = np.sqrt(np.diag(latent_cov))[~layout.phantom]
@@ -320,8 +385,10 @@ def sampled_point(
     positive = positive_loadings(layout)
     for g in groups:
         if g.kind == "threshold":
-            items, first, _ = _segments(layout, g)
-            out[g.name + "_raw"] = _thresholds_to_raw(out.pop(g.name) / scale[items], first)
+            items, _, _ = _segments(layout, g)
+            tau = out.pop(g.name) - shift[items]
+            out[g.name + "_raw"] = _thresholds_to_raw(tau / scale[items],
+                                                      threshold_anchors(layout, g, responses))
         elif (mask := np.isin(g.elements, positive)).any():
             x = out.pop(g.name)
             out[g.name + "_raw"] = np.where(mask, np.log(np.maximum(x, 1e-3)), x)
@@ -329,7 +396,10 @@ def sampled_point(
     return out
 
 
-def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) -> pm.Model:
+def build_model(
+    layout: Layout, groups: list[PriorGroup], responses: Responses,
+    thresholds_from_mean_score: bool = True,
+) -> pm.Model:
     """Build the PyMC model of the conditional backend.
 
     Parameters
@@ -340,6 +410,14 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
         Sampled vectors with their priors (:func:`bayes_rent.backend.marginal.prior_groups`).
     responses : Responses
         The answers (:func:`arrange_responses`).
+    thresholds_from_mean_score : bool
+        Sample each ordinal item's thresholds relative to its mean over the respondents'
+        scores, τ_j = τ'_j + λ_jᵀ η̄. Shifting every score by c and every threshold by λ c
+        leaves the likelihood unchanged, so τ and the N scores' mean lie on a ridge that only
+        the scores' prior holds, and no diagonal mass matrix follows a direction through N
+        scores and the thresholds at once. The map (τ', η) → (τ, η) is a shear with unit
+        Jacobian: the same posterior, in coordinates where the likelihood sees τ' and the
+        scores' deviations from their mean. False samples τ' = τ (the model as written).
 
     Returns
     -------
@@ -401,9 +479,6 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
         implied = implied_from_matrices(mats, xp=pt)
         cov_eta = implied.latent_cov
         response_sd = pt.sqrt(pt.diagonal(implied.sigma))
-        for g in groups:
-            if g.kind == "threshold":
-                elements = _add_thresholds(layout, g, response_sd, elements)
 
         # scores are sampled in units of their SD: a change of a latent variance then
         # rescales every respondent's score with it, instead of having to drag N scores
@@ -413,6 +488,13 @@ def build_model(layout: Layout, groups: list[PriorGroup], responses: Responses) 
         scores = pm.Deterministic(
             "latent_scores", raw_scores * score_sd[None, :], dims=("respondent", "construct")
         )
+        shift = None
+        if thresholds_from_mean_score:
+            shift = mats["Lambda"][:, real] @ scores.mean(axis=0)
+        for g in groups:
+            if g.kind == "threshold":
+                elements = _add_thresholds(layout, g, response_sd, elements,
+                                           threshold_anchors(layout, g, responses), shift)
         n = scores.shape[0]
         eta = pt.zeros((n, layout.n_latent))
         eta = pt.set_subtensor(eta[:, real], scores)

@@ -146,10 +146,13 @@ class ConditionalBackend(Backend):
         pm_model = conditional.build_model(layout, groups, responses)
         start, scores = conditional_start(layout, frame, responses, std_lv=std_lv)
         initvals = [
-            conditional.sampled_point(layout, groups, start, point, scores)
+            conditional.sampled_point(layout, groups, start, point, scores, responses)
             for point in chain_initvals(start, groups, request.chains, request.seed)
         ]
-        key = structure_key(key, "conditional", responses.codes.shape, responses.values.shape)
+        anchors = [tuple(conditional.threshold_anchors(layout, g, responses).tolist())
+                   for g in groups if g.kind == "threshold"]
+        key = structure_key(key, "conditional", responses.codes.shape, responses.values.shape,
+                            anchors)
         return Prepared(
             pm_model, key, responses.as_data(), initvals, "single",
             dict(partable=table, layout=layout, groups=groups, data=frame,
