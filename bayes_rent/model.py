@@ -178,9 +178,11 @@ class Model:
             vary by cluster around a common value, with an estimated spread.
         cluster_options : mapping, optional
             With ``cluster``: ``cluster_prior``, ``path_prior`` (SD priors of the random
-            effects), ``centred`` (parameterization) and ``random_means`` (which latent
+            effects), ``centred`` (parameterization), ``random_means`` (which latent
             means vary by cluster: ``"all"``, ``"first_order"``, ``"top"`` or a list of
-            names), as for :func:`bayes_rent.backend.clustered.build_clustered_model`.
+            names) and ``grand_mean_intercepts`` (default True: the sampler moves the item
+            intercepts at the clusters' grand mean, the same posterior without a ridge), as
+            for :func:`bayes_rent.backend.clustered.build_clustered_model`.
             Answers missing here and there are sampled, as without clusters.
         missing_codes : iterable of float
             Values that stand for a missing answer (e.g. ``-99``, ``999``); they become NaN

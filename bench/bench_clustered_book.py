@@ -4,6 +4,7 @@ Run from the repository root (one benchmark at a time on the shared machine)::
 
     nice -n 10 python bench/bench_clustered_book.py                      # defaults, ~5-15 min
     nice -n 10 python bench/bench_clustered_book.py --random-means top   # another option
+    nice -n 10 python bench/bench_clustered_book.py --item-intercepts    # ν sampled as written
 
 The job is ``bayes-rent fit models/full_model.lav --data cluster_survey --survey
 models/questionnaire.yaml --cluster cluster --seed 1``: 69 items of 320 firms in 8 clusters
@@ -83,6 +84,8 @@ print("RESULT " + json.dumps(dict(
     random_means=list(map(str, post["latent"].values)),
     load_start=LOAD0[0], load_end=os.getloadavg()[0],
     settings={k: fit.settings.get(k) for k in ("draws", "tune", "chains", "target_accept")},
+    worst=[f"{n} (R-hat {r:.3f}, ESS {e:.0f})" for n, r, e in zip(
+        c.worst.index, c.worst["r_hat"], c.worst["ess_bulk"])][:4],
 )))
 """
 
@@ -91,14 +94,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--random-means", default=None,
                         help="cluster_options random_means (default: the package's)")
+    parser.add_argument("--item-intercepts", action="store_true",
+                        help="sample the item intercepts as written, not at the clusters' "
+                             "grand mean (cluster_options grand_mean_intercepts=False)")
+    parser.add_argument("--target-accept", type=float, default=None)
     parser.add_argument("--draws", type=int, default=None)
     parser.add_argument("--tune", type=int, default=None)
     parser.add_argument("--chains", type=int, default=None)
     args = parser.parse_args()
     options: dict = {k: v for k, v in (("draws", args.draws), ("tune", args.tune),
                                         ("chains", args.chains)) if v is not None}
+    if args.target_accept is not None:
+        options["target_accept"] = args.target_accept
+    cluster_options = {}
     if args.random_means:
-        options["cluster_options"] = {"random_means": args.random_means}
+        cluster_options["random_means"] = args.random_means
+    if args.item_intercepts:
+        cluster_options["grand_mean_intercepts"] = False
+    if cluster_options:
+        options["cluster_options"] = cluster_options
     proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(options)],
                           capture_output=True, text=True, cwd=ROOT, env=dict(os.environ))
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -115,6 +129,7 @@ def main() -> None:
           f"{r['divergences']} divergences, {r['gradients']} gradients "
           f"({r['us_per_gradient']:.0f} CPU µs each), load {r['load_start']:.1f} -> "
           f"{r['load_end']:.1f}")
+    print(f"  slowest: {'; '.join(r['worst'])}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from bayes_rent.backend.clustered import (
     cluster_implied_moments,
     cluster_loglik,
     cluster_moments,
+    grand_mean_groups,
+    grand_mean_shift,
     random_mean_latents,
     random_path_elements,
     respondent_loglik,
@@ -165,7 +167,10 @@ def test_compiled_models_agree_with_the_marginal_backend(layout, incomplete):
     marginal = _potential_at(build_model(layout, moments(frame), groups), values)
     rng = np.random.default_rng(5)
     for random_paths in (False, True):
-        model = build_clustered_model(layout, cm, groups, random_paths=random_paths)
+        # the item intercepts sampled as they are written (the likelihood's graph is
+        # what is checked here; the grand-mean coordinates have a test of their own)
+        model = build_clustered_model(layout, cm, groups, random_paths=random_paths,
+                                      grand_mean_intercepts=False)
         free = {v.name for v in model.free_RVs}
         assert {g.name for g in groups} | {"cluster_sd", "cluster_z"} <= free
         assert model.named_vars_to_dims["cluster_effects"] == ("cluster", "latent")
@@ -187,6 +192,56 @@ def test_compiled_models_agree_with_the_marginal_backend(layout, incomplete):
             cm.as_data(random_paths),
         )
         assert _potential_at(model, point) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_grand_mean_intercepts_leave_the_density_unchanged(layout, incomplete, centred):
+    """(ν, u) → (m = ν + Λ(I − B)⁻¹ū, u) is a shear: the joint log density (priors, the
+    transforms' Jacobians and the likelihood) at (m, u, ...) equals that of the model written
+    with ν at ν = m − Λ(I − B)⁻¹ū, and the deterministic ν is that value."""
+    frame = check_data(incomplete, layout.observed)
+    cm = cluster_moments(frame, incomplete["cluster"])
+    groups = prior_groups(layout, None)
+    as_written = build_clustered_model(layout, cm, groups, centred=centred,
+                                       grand_mean_intercepts=False)
+    sheared = build_clustered_model(layout, cm, groups, centred=centred)
+    assert {"intercepts_grand"} <= {v.name for v in sheared.free_RVs}
+    assert "intercepts" in {v.name for v in sheared.deterministics}
+    items = grand_mean_groups(layout, groups)["intercepts"]
+    start = start_values(layout, moments(frame), data=frame)
+    effect_name = "cluster_effects" if centred else "cluster_z"
+    logp_written = as_written.compile_logp()
+    logp_sheared = sheared.compile_logp()
+    nu_of = sheared.compile_fn(sheared.replace_rvs_by_values([sheared["intercepts"]])[0],
+                               inputs=sheared.value_vars, on_unused_input="ignore")
+    rng = np.random.default_rng(12)
+    nu_group = next(g for g in groups if g.name == "intercepts")
+    for _ in range(5):
+        x = start * rng.uniform(0.9, 1.1, size=start.shape)
+        point = {g.name: x[g.elements] for g in groups}
+        point.update({"cluster_sd": np.full(3, 0.4),
+                      effect_name: rng.normal(size=(8, 3)) * (0.4 if centred else 1.0)})
+        effects = point[effect_name] * (1.0 if centred else 0.4)
+        shift = grand_mean_shift(layout, x, effects.mean(0), [0, 1, 2])
+        grand = dict(point)
+        grand["intercepts_grand"] = grand.pop("intercepts") + shift[items]
+        written = _value_point(as_written, point)
+        moved = _value_point(sheared, grand)
+        assert logp_sheared(moved) == pytest.approx(logp_written(written), rel=1e-10)
+        np.testing.assert_allclose(nu_of(moved), x[nu_group.elements], rtol=1e-10)
+    # random paths: the clusters' operators differ, so ν is sampled as written
+    assert grand_mean_groups(layout, groups, True) == {}
+    with_paths = build_clustered_model(layout, cm, groups, random_paths=True)
+    assert "intercepts" in {v.name for v in with_paths.free_RVs}
+
+
+def _value_point(model, values):
+    """The model's value variables (unconstrained scale) at a point given by name."""
+    from pymc.initial_point import make_initial_point_fn
+
+    return make_initial_point_fn(
+        model=model, overrides=values, jitter_rvs=set(), return_transformed=True
+    )(0)
 
 
 def test_per_firm_loglik_sums_to_the_cell_likelihood(layout, incomplete):
@@ -430,7 +485,7 @@ def test_compiled_augmented_model_equals_the_numpy_likelihood(layout, incomplete
     cells, filled = _filled_at_random(frame, 7)
     model = build_clustered_model(layout, cm, groups, random_paths=random_paths,
                                   missing_cells=cells, filled=np.nan_to_num(frame.to_numpy()),
-                                  cluster_of_row=codes)
+                                  cluster_of_row=codes, grand_mean_intercepts=False)
     assert model.named_vars_to_dims["missing_answers"] == ("missing_answer",)
     assert model.coords["missing_answer"][0] == f"{layout.observed[cells[1][0]]}[{cells[0][0]}]"
     rng = np.random.default_rng(8)
@@ -527,26 +582,25 @@ def test_scattered_answers_switch_the_clustered_backend_to_augmentation(scattere
 
 
 def test_between_cluster_sd_is_recovered_with_scattered_missing_answers(scattered):
-    """Data augmentation in a fit: 5 % of 18 items missing, default settings (4 × 1 000 draws).
+    """Data augmentation in a fit: 5 % of 18 items missing, 4 × 1 000 draws.
 
-    The package's bar (R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences) holds for what the test
-    is about, ``cluster_sd``, and for the sampled answers. It does not hold for every
-    parameter: the item intercepts ν lie on a ridge with the clusters' mean effect (ν + Λ ū
-    is what the data see, ū = mean of the 8 u_c, held only by u_c ~ N(0, τ²)); with seed 3
-    they reach R-hat 1.03-1.04 and bulk ESS 130-200, the same ridge the cell likelihood has
-    (the tests above note that the full bar needs about four times the draws). So all
-    parameters are held to R-hat < 1.05 and bulk ESS ≥ 100 (MC error of a mean ≤ SD / 10).
-    Three 90 % HDIs of ``cluster_sd`` (true 0.5): at least 2 of 3 cover it with probability
-    0.97 at the nominal rate. The per-firm log-likelihood integrates the sampled answers out:
-    summed over firms it is the cell likelihood at the same draws.
+    The package's bar (R-hat ≤ 1.01, bulk ESS ≥ 400, no divergences) holds for every
+    parameter. It did not before the item intercepts were sampled at the clusters' grand mean:
+    ν lay on a ridge with the clusters' mean effect (ν + Λ ū is what the data see) and reached
+    R-hat 1.03-1.04 and bulk ESS 130-200 with seed 3. With the default target_accept (0.8)
+    the same seed now gives R-hat 1.006 and bulk ESS 1 386 but one divergence in 4 000 draws,
+    in the funnel of the cluster SDs, so the fit takes the remedy the convergence warning
+    names, target_accept 0.9. Three 90 % HDIs of ``cluster_sd`` (true 0.5): at least 2 of 3
+    cover it with probability 0.97 at the nominal rate. The per-firm log-likelihood
+    integrates the sampled answers out: summed over firms it is the cell likelihood at the
+    same draws.
     """
     fit = _checked_fit(SCATTERED_ANALYSIS, scattered.data, "cluster", seed=3,
-                       progressbar=False)
+                       target_accept=0.9, progressbar=False)
     post = fit.idata.posterior
     assert "missing_answers" in post and post.sizes["missing_answer"] == int(
         scattered.data.drop(columns="cluster").isna().sum().sum())
-    c = fit.convergence
-    assert c.max_r_hat < 1.05 and c.min_ess_bulk >= 100 and c.divergences == 0
+    assert fit.convergence.converged, fit.convergence.message()
     summary = az.summary(post, var_names=["cluster_sd", "missing_answers"], hdi_prob=0.9)
     assert summary["r_hat"].max() <= 1.01 and summary["ess_bulk"].min() >= 400, summary
     summary = summary.loc[[i for i in summary.index if i.startswith("cluster_sd")]]

@@ -205,7 +205,7 @@ class ClusteredBackend(Backend):
         start = start_values(layout, pooled, std_lv=model.std_lv, data=frame)
         initvals = clustered.cluster_initvals(
             chain_initvals(start, groups, request.chains, request.seed), layout, start,
-            n_clusters=stats.n_clusters, **options,
+            n_clusters=stats.n_clusters, groups=groups, **options,
         )
         sampler_options = {}
         if augmentation:
