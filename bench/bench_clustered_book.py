@@ -5,6 +5,7 @@ Run from the repository root (one benchmark at a time on the shared machine)::
     nice -n 10 python bench/bench_clustered_book.py                      # defaults, ~5-15 min
     nice -n 10 python bench/bench_clustered_book.py --random-means top   # another option
     nice -n 10 python bench/bench_clustered_book.py --item-intercepts    # ν sampled as written
+    nice -n 10 python bench/bench_clustered_book.py --compare            # both, side by side
 
 The job is ``bayes-rent fit models/full_model.lav --data cluster_survey --survey
 models/questionnaire.yaml --cluster cluster --seed 1``: 69 items of 320 firms in 8 clusters
@@ -97,6 +98,9 @@ def main() -> None:
     parser.add_argument("--item-intercepts", action="store_true",
                         help="sample the item intercepts as written, not at the clusters' "
                              "grand mean (cluster_options grand_mean_intercepts=False)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run the job with the item intercepts as written, in a "
+                             "second fresh process, and print the ratio")
     parser.add_argument("--target-accept", type=float, default=None)
     parser.add_argument("--draws", type=int, default=None)
     parser.add_argument("--tune", type=int, default=None)
@@ -113,12 +117,29 @@ def main() -> None:
         cluster_options["grand_mean_intercepts"] = False
     if cluster_options:
         options["cluster_options"] = cluster_options
+    runs = {"as chosen": options}
+    if args.compare:
+        # the same job with the item intercepts sampled as written, in its own process
+        runs["item intercepts as written"] = {
+            **options, "cluster_options": {**cluster_options, "grand_mean_intercepts": False}}
+    results = {name: _run(name, opts) for name, opts in runs.items()}
+    if args.compare:
+        new, old = results.values()
+        per_cpu = [r["min_ess"] / r["sampling_cpu"] for r in (new, old)]
+        print(f"grand-mean intercepts against as written: min ESS per sampling CPU s "
+              f"{per_cpu[0]:.2f} / {per_cpu[1]:.2f} = {per_cpu[0] / per_cpu[1]:.1f}x; "
+              f"gradients {new['gradients'] / old['gradients']:.2f}x")
+
+
+def _run(name: str, options: dict) -> dict:
+    """One fit in a fresh process; prints and returns its figures."""
     proc = subprocess.run([sys.executable, "-c", WORKER, json.dumps(options)],
                           capture_output=True, text=True, cwd=ROOT, env=dict(os.environ))
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     if not lines:
         raise RuntimeError(f"worker failed:\n{proc.stderr[-3000:]}")
     r = json.loads(lines[-1][len("RESULT "):])
+    print(f"{name}:")
     print("RESULT " + json.dumps(r))
     print(f"  settings {r['settings']}, {r['n_missing']} missing answers sampled, "
           f"random means of {len(r['random_means'])} latents")
@@ -129,8 +150,8 @@ def main() -> None:
           f"{r['divergences']} divergences, {r['gradients']} gradients "
           f"({r['us_per_gradient']:.0f} CPU µs each), load {r['load_start']:.1f} -> "
           f"{r['load_end']:.1f}")
-    print(f"  slowest: {'; '.join(r['worst'])}")
-
+    print(f"  slowest: {'; '.join(r['worst'])}", flush=True)
+    return r
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,14 @@ regression and its variance enter through the same density.
 
 Starting every chain near the answer is what keeps the chains out of spurious wrong-sign modes
 (:func:`bayes_rent.backend.start.conditional_start`).
+
+The sampler's coordinates differ from the model's parameters where a ridge would slow it; each
+map has its Jacobian in the model, so the posterior is the one written above: scores in units
+of their SD, thresholds per unit of the latent response's SD (:func:`_add_thresholds`),
+ordered outward from each item's best-determined cut point (:func:`threshold_anchors`) and
+measured from the scores' mean (``thresholds_from_mean_score`` of :func:`build_model`), and
+each factor's first loading on the log scale under ``std_lv`` (:func:`positive_loadings`).
+The measurements behind them are in ``bench/README.md``.
 """
 
 from __future__ import annotations
