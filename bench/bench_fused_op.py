@@ -73,6 +73,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytensor.tensor as pt
+from bench_generic_density import new_structure  # that bench's never-compiled structures
 from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
@@ -608,22 +609,6 @@ def fused_kernel_calls(sigma, mu, n, mask, mean, factor, value_call=True) -> Non
     if value_call:  # the pair of Ops: one call for the value, one for the gradient
         moments_loglik(sigma, mu, n, mask, mean, factor, 1.0, gsigma, gmu, False)
     moments_loglik(sigma, mu, n, mask, mean, factor, 1.0, gsigma, gmu, True)
-
-
-def new_structure(path: str, rng: random.Random) -> tuple[str, str]:
-    """The model with one residual covariance the file does not have, drawn at random."""
-    import bayes_rent as br
-
-    syntax = (ROOT / path).read_text()
-    table = br.Model(syntax).partable
-    observed = [v for v in dict.fromkeys(table.loc[table["op"] == "=~", "rhs"])
-                if v not in set(table["lhs"][table["op"] == "=~"])]
-    have = {frozenset((a, b)) for a, o, b in table[["lhs", "op", "rhs"]].itertuples(index=False)
-            if o == "~~"}
-    pairs = [(a, b) for i, a in enumerate(observed) for b in observed[i + 1:]
-             if frozenset((a, b)) not in have]
-    a, b = rng.choice(pairs)
-    return syntax + f"\n{a} ~~ {b}\n", f"{a} ~~ {b}"
 
 
 def run_worker(route: str, syntax: str, dataset: str) -> dict:
