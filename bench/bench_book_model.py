@@ -79,23 +79,8 @@ def one_fit():
                 density=fit.settings["density"], load=os.getloadavg()[0],
                 n_missing=int(post.sizes.get("missing_answer", 0)))
 
-def best_cpu_us(call, n=2000, repeats=5):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(n):
-            call()
-        best = min(best, (time.process_time() - start) / n * 1e6)
-    return best
-
-def ctypes_call(cfunc, x, user_data):
-    fn = cfunc.ctypes
-    out, logp = np.zeros_like(x), np.zeros(1)
-    args = (ctypes.c_uint64(x.size), x.ctypes.data_as(fn.argtypes[1]),
-            out.ctypes.data_as(fn.argtypes[2]), logp.ctypes.data_as(fn.argtypes[3]),
-            ctypes.c_void_p(user_data))
-    assert fn(*args) == 0
-    return lambda: fn(*args)
+sys.path.insert(0, "bench")
+from timing import best_cpu_us, ctypes_call
 
 cold = one_fit()
 cold["end_to_end"] = IMPORT_S + cold["total"]
@@ -118,8 +103,9 @@ with threadpool_limits(limits=1, user_api="blas"):  # as while sampling
         structure, _ = generic.structure_for(backend.name, prepared)
         x = generic.flat_point(structure, prepared.initvals[0])
         compiled = generic.native_model(structure, prepared.data)
-    call = ctypes_call(compiled.compiled_logp_func, x, compiled.user_data.ctypes.data)
-    grad_us = best_cpu_us(call)
+    call = ctypes_call(compiled.compiled_logp_func, x, compiled.user_data.ctypes.data)[0]
+    assert call() == 0
+    grad_us = best_cpu_us(call, n=2000)
 print("RESULT " + json.dumps(dict(import_s=IMPORT_S, cold=cold, warm=warm, grad_us=grad_us,
                                   ndim=int(x.size))))
 """

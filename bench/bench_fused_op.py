@@ -60,7 +60,6 @@ What it does:
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import random
@@ -78,6 +77,7 @@ from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
+from timing import best_cpu_us, ctypes_call
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_2PI = float(np.log(2 * np.pi))
@@ -355,26 +355,6 @@ def use_fused_op(one_node: bool = False) -> None:
 
 
 # ------------------------------------------------------------------------------ helpers
-def ctypes_call(cfunc, x, user_data):
-    """Call a nutpie C log-density callback as nutpie calls it; returns (call, grad, logp)."""
-    fn = cfunc.ctypes
-    out, logp = np.zeros_like(x), np.zeros(1)
-    args = (ctypes.c_uint64(x.size), x.ctypes.data_as(fn.argtypes[1]),
-            out.ctypes.data_as(fn.argtypes[2]), logp.ctypes.data_as(fn.argtypes[3]),
-            ctypes.c_void_p(user_data))
-    return (lambda: fn(*args)), out, logp
-
-
-def best_cpu_us(call, n=20000, repeats=5):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(n):
-            call()
-        best = min(best, (time.process_time() - start) / n * 1e6)
-    return best
-
-
 def dataset_frame(dataset: str, blank: float = 0.0):
     import bayes_rent as br
 

@@ -81,24 +81,8 @@ def one_fit():
                 max_rhat=float(c.max_r_hat), divergences=int(c.divergences),
                 density=getattr(fit, "density", "pymc"), load=os.getloadavg()[0])
 
-def best_cpu_us(call, n=20000, repeats=5):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(n):
-            call()
-        best = min(best, (time.process_time() - start) / n * 1e6)
-    return best
-
-def ctypes_call(cfunc, x, user_data):
-    # a C callback called as nutpie calls it (through ctypes here: ~1 µs of overhead)
-    fn = cfunc.ctypes
-    out, logp = np.zeros_like(x), np.zeros(1)
-    args = (ctypes.c_uint64(x.size), x.ctypes.data_as(fn.argtypes[1]),
-            out.ctypes.data_as(fn.argtypes[2]), logp.ctypes.data_as(fn.argtypes[3]),
-            ctypes.c_void_p(user_data))
-    assert fn(*args) == 0
-    return lambda: fn(*args)
+sys.path.insert(0, "bench")
+from timing import best_cpu_us, ctypes_call
 
 cold = one_fit()
 cold["end_to_end"] = IMPORT_S + cold["total"]
@@ -110,7 +94,8 @@ with threadpool_limits(limits=1, user_api="blas"):  # as while sampling
         from bayes_rent.sampling import _COMPILED
         compiled = next(iter(_COMPILED.values()))
         x = np.ascontiguousarray(compiled.initial_point_func(1), dtype=float)
-        call = ctypes_call(compiled.compiled_logp_func, x, compiled.user_data.ctypes.data)
+        call = ctypes_call(compiled.compiled_logp_func, x, compiled.user_data.ctypes.data)[0]
+        assert call() == 0
         grad["C callback (ctypes)"] = best_cpu_us(call)
     else:
         from bayes_rent.backend.base import FitRequest
@@ -126,7 +111,8 @@ with threadpool_limits(limits=1, user_api="blas"):  # as while sampling
         grad["kernel (numba call)"] = best_cpu_us(lambda: kernel(x, ints, reals, moments))
         if route == "native":
             model = generic.native_model(structure, prepared.data)
-            call = ctypes_call(model.compiled_logp_func, x, model.user_data.ctypes.data)
+            call = ctypes_call(model.compiled_logp_func, x, model.user_data.ctypes.data)[0]
+            assert call() == 0
             grad["C callback (ctypes)"] = best_cpu_us(call)
         else:
             model = generic.compile_model(structure, prepared.data)
