@@ -29,6 +29,7 @@ from bayes_rent.backend.conditional import log_probit_interval
 from bayes_rent.data.observed import DataError
 from bayes_rent.data.population import population_values, simulate_ordinal_data
 from bayes_rent.results.standardized import standardized_draws
+from bayes_rent.spec.implied import implied_from_matrices
 from bayes_rent.spec.layout import build_layout
 from bayes_rent.spec.partable import build_partable
 
@@ -95,7 +96,10 @@ def _std_truth(population: str) -> pd.Series:
     sd_lat = np.sqrt(np.diag(cov))
     out = {}
     for r in table.itertuples():
-        if r.op == "=~":
+        if r.op == "=~" and r.rhs in layout.latent:  # a second-order loading
+            i, j = layout.latent.index(r.rhs), layout.latent.index(r.lhs)
+            out[(r.lhs, r.op, r.rhs)] = r.value * sd_lat[j] / sd_lat[i]
+        elif r.op == "=~":
             i, j = layout.observed.index(r.rhs), layout.latent.index(r.lhs)
             out[(r.lhs, r.op, r.rhs)] = r.value * sd_lat[j] / np.sqrt(total[i])
         elif r.op == "~":
@@ -197,6 +201,166 @@ def _values(model, point):
 
     return make_initial_point_fn(model=model, overrides=point, jitter_rvs=set(),
                                  return_transformed=True)(0)
+
+
+SECOND_ORDER_POPULATION = """
+f1 =~ 1*y1 + 0.8*y2 + 1.2*y3
+f2 =~ 1*y4 + 0.7*y5 + 1.1*y6
+f3 =~ 1*y7 + 0.9*y8 + 0.8*y9
+g =~ 1*f2 + 1.5*f3
+g ~ 0.5*f1
+f1 ~~ 1*f1
+g ~~ 0.75*g
+f2 ~~ 0.5*f2
+f3 ~~ 0.3*f3
+"""
+SECOND_ORDER = """
+f1 =~ y1 + y2 + y3
+f2 =~ y4 + y5 + y6
+f3 =~ y7 + y8 + y9
+g =~ f2 + f3
+g ~ f1
+"""
+
+
+@pytest.mark.parametrize("std_lv", [True, False], ids=["std_lv", "markers"])
+def test_loadings_per_factor_sd_change_the_coordinates_not_the_posterior(std_lv):
+    """Items' loadings per unit of their factor's SD (λ = λ̃ / sd_f) and the second-order
+    loadings as a Fisher z (β = sinh(u)·√ψ_f / sd_g), the defaults, against both
+    sampled as written: the joint log densities at the same natural parameters differ by
+    exactly the log-Jacobian of the maps (the same posterior in two coordinates), and the
+    reported loadings are the same. The model has a second-order factor with a path, so the
+    SDs of f2, f3 and g are functions of other parameters (and, under markers, of f1 too)."""
+    from bayes_rent.backend import conditional
+    from bayes_rent.backend.base import FitRequest
+    from bayes_rent.backend.registry import BACKENDS
+    from bayes_rent.backend.start import conditional_start
+
+    data = simulate_ordinal_data(SECOND_ORDER_POPULATION, 120, FIVE_POINT, seed=32)
+    request = FitRequest(draws=10, tune=10, chains=1, seed=1, sampler="nutpie",
+                         progressbar=False, target_accept=None, ordered=True)
+    prepared = BACKENDS["conditional"].prepare(br.Model(SECOND_ORDER, std_lv=std_lv), data,
+                                               request)
+    parts = prepared.fit_parts
+    layout, groups, responses = parts["layout"], parts["groups"], parts["responses"]
+    scaled = conditional.loading_factors(layout)
+    positive = set(conditional.positive_loadings(layout).tolist())
+    assert {layout.latent[j] for j in scaled.values()} == {"f1", "f2", "f3"}
+    slopes = conditional.second_order_loadings(layout)
+    # under markers g =~ f2 is fixed at 1; under std_lv it is held positive
+    assert [layout.elements[k].name for k in slopes] == ["g=~f2", "g=~f3"][1 - std_lv:]
+    as_written = dict(loadings_per_factor_sd=False, second_order_fisher_z=False)
+    written = conditional.build_model(layout, groups, responses, **as_written)
+    per_sd = prepared.pm_model
+    start, scores = conditional_start(layout, parts["data"], responses, std_lv=std_lv)
+    rng = np.random.default_rng(5)
+    logp_w, logp_s = written.compile_logp(), per_sd.compile_logp()
+    loading_groups = [g for g in groups if g.kind == "loading"]
+
+    def reported(model):
+        out = model.replace_rvs_by_values([model[g.name] for g in loading_groups])
+        return model.compile_fn(out, inputs=model.value_vars, on_unused_input="ignore")
+
+    loadings_w, loadings_s = reported(written), reported(per_sd)
+    for _ in range(3):
+        x = start * rng.uniform(0.8, 1.2, size=start.shape)
+        z = scores + rng.normal(0.0, 0.3, size=scores.shape)
+        point = {g.name: x[g.elements] for g in groups}
+        at_w = _values(written, conditional.sampled_point(
+            layout, groups, x, point, z, responses, **as_written))
+        at_s = _values(per_sd, conditional.sampled_point(layout, groups, x, point, z,
+                                                         responses))
+        # densities of the same posterior in two coordinates: they differ by log |dλ/dλ̃|,
+        # except for the loadings sampled on the log scale (log λ̃ = log λ + log sd_f is a shift)
+        mats = layout.matrices(layout.row_values(x))
+        sd = np.sqrt(np.diag(implied_from_matrices(mats).latent_cov))
+        log_jacobian = -sum(np.log(sd[j]) for k, j in scaled.items() if k not in positive)
+        # and a second-order loading β sampled as u = asinh(β sd_g / √ψ_f): dβ/du; held
+        # positive, as log u rather than log β
+        for k, (f, g) in slopes.items():
+            psi_sd = np.sqrt(mats["Psi"][f, f])
+            u = np.arcsinh(x[k] * sd[g] / psi_sd)
+            log_jacobian += np.log(np.cosh(u) * psi_sd / sd[g])
+            if k in positive:
+                log_jacobian += np.log(u) - np.log(x[k])
+        assert abs(log_jacobian) > 1e-3  # far above the comparison's 1e-10 × |log p|
+        assert logp_s(at_s) == pytest.approx(logp_w(at_w) + log_jacobian, rel=1e-10)
+        for got_w, got_s, g in zip(loadings_w(at_w), loadings_s(at_s), loading_groups,
+                                   strict=True):
+            np.testing.assert_allclose(got_w, x[g.elements], rtol=1e-10)
+            np.testing.assert_allclose(got_s, x[g.elements], rtol=1e-10)
+
+
+def test_a_construct_without_items_is_integrated_out_of_the_latent_density():
+    """The second-order factor g has no items. The model writes the density of the other
+    scores as N(μ_k, Σ_kk) of the implied moments (checked against scipy, with the moments
+    built here from B, Ψ and α), and reports g's scores as draws from their normal given the
+    others: μ_g + Σ_gk Σ_kk⁻¹ (η_k − μ_k) + chol(Σ_g|k) w, w the sampled standard normals."""
+    from bayes_rent.backend import conditional
+    from bayes_rent.backend.base import FitRequest
+    from bayes_rent.backend.registry import BACKENDS
+    from bayes_rent.backend.start import conditional_start
+
+    data = simulate_ordinal_data(SECOND_ORDER_POPULATION, 60, FIVE_POINT, seed=33)
+    request = FitRequest(draws=10, tune=10, chains=1, seed=1, sampler="nutpie",
+                         progressbar=False, target_accept=None, ordered=True)
+    prepared = BACKENDS["conditional"].prepare(br.Model(SECOND_ORDER), data, request)
+    parts = prepared.fit_parts
+    layout, groups, responses = parts["layout"], parts["groups"], parts["responses"]
+    model = prepared.pm_model
+    assert model.named_vars_to_dims["higher_order_residuals"] == (
+        "respondent", "higher_order_construct")
+    assert list(model.coords["higher_order_construct"]) == ["g"]
+    outputs = model.replace_rvs_by_values([model["latent_density"], model["latent_scores"]])
+    evaluate = model.compile_fn(outputs, inputs=model.value_vars, on_unused_input="ignore")
+    start, scores = conditional_start(layout, parts["data"], responses, std_lv=True)
+    rng = np.random.default_rng(6)
+    g, k = layout.latent.index("g"), [layout.latent.index(f) for f in ("f1", "f2", "f3")]
+    for _ in range(3):
+        x = start * rng.uniform(0.8, 1.2, size=start.shape)
+        point = conditional.sampled_point(layout, groups, x, {gr.name: x[gr.elements]
+                                                             for gr in groups}, scores, responses)
+        w = rng.normal(size=point["higher_order_residuals"].shape)
+        point["higher_order_residuals"] = w
+        density, eta = evaluate(_values(model, point))
+        mats = layout.matrices(layout.row_values(x))
+        a = np.linalg.inv(np.eye(layout.n_latent) - mats["B"])
+        cov, mu = a @ mats["Psi"] @ a.T, a @ mats["alpha"]
+        sd = np.sqrt(np.diag(cov))
+        eta_k = (point["score_means_standardized"] + point["score_deviations_standardized"]) * sd[k]
+        np.testing.assert_allclose(eta[:, k], eta_k, rtol=1e-10)
+        expected = stats.multivariate_normal(mu[k], cov[np.ix_(k, k)]).logpdf(eta_k).sum()
+        expected += len(eta_k) * np.log(sd[k]).sum()  # the standardized scores' Jacobian
+        assert density == pytest.approx(expected, rel=1e-10)
+        gain = cov[g, k] @ np.linalg.inv(cov[np.ix_(k, k)])
+        spread = np.sqrt(cov[g, g] - gain @ cov[k, g])
+        np.testing.assert_allclose(eta[:, g], mu[g] + (eta_k - mu[k]) @ gain + spread * w[:, 0],
+                                   rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def second_order_fit():
+    data = simulate_ordinal_data(SECOND_ORDER_POPULATION, 500, FIVE_POINT, seed=12)
+    return _quiet_fit(br.Model(SECOND_ORDER), data, ordered=True, seed=6)
+
+
+def test_second_order_model_meets_the_bar_and_recovers_its_loadings(second_order_fit):
+    """At the defaults, a second-order factor measured by two dimensions (the book's KR and
+    IG) converges to the package's own bar, and the standardized loadings and path cover
+    their population values."""
+    fit = second_order_fit
+    assert fit.convergence.converged, fit.convergence.message()
+    truth = _std_truth(SECOND_ORDER_POPULATION)
+    assert len(truth) == 12
+    hits = _covered(fit.standardized(), truth)
+    print(f"\nsecond order: {hits.sum()}/{len(hits)} std loadings and path covered")
+    assert _binomial_ok(int(hits.sum()), len(hits))
+    assert_calibrated(_distance(fit, truth), len(truth))
+    # g's scores are reported with the others, and follow the first-order scores
+    scores = fit.scores().mean(("chain", "draw"))
+    assert scores.sizes["construct"] == 4
+    r = np.corrcoef(scores.sel(construct="g"), scores.sel(construct="f3"))[0, 1]
+    assert r > 0.5
 
 
 def test_ordered_items_get_thresholds_and_theta_scale():

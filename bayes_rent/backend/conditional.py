@@ -11,19 +11,26 @@ Only the observed category's probit interval is evaluated (not the whole categor
 is several times faster than a general ordered-probit distribution. Missing answers drop out of
 the product (MAR): they carry weight 0.
 
-The scores follow the structural model, centred: ``ζ_i = (I − B) η_i − α ~ N(0, Ψ)``. An
-observed variable in the structural part (a phantom latent) has its data as its score, so its
-regression and its variance enter through the same density.
+The scores follow the structural model: ``η_i ~ N(μ_η, Σ_η)`` with ``μ_η = (I − B)⁻¹ α`` and
+``Σ_η = (I − B)⁻¹ Ψ (I − B)⁻ᵀ``. An observed variable in the structural part (a phantom
+latent) has its data as its score, so its regression and its variance enter through the same
+density. A construct without items of its own (a second-order factor) is integrated out of
+that density; its scores are drawn from their normal distribution given the others.
 
 Starting every chain near the answer is what keeps the chains out of spurious wrong-sign modes
 (:func:`bayes_rent.backend.start.conditional_start`).
 
 The sampler's coordinates differ from the model's parameters where a ridge would slow it; each
-map has its Jacobian in the model, so the posterior is the one written above: scores in units
-of their SD, thresholds per unit of the latent response's SD (:func:`_add_thresholds`),
-ordered outward from each item's best-determined cut point (:func:`threshold_anchors`) and
-measured from the scores' mean (``thresholds_from_mean_score`` of :func:`build_model`), and
-each factor's first loading on the log scale under ``std_lv`` (:func:`positive_loadings`).
+map has its Jacobian in the model, so the posterior is the one written above:
+
+* scores in units of their SD, as their mean over the respondents plus zero-sum deviations;
+* thresholds per unit of the latent response's SD (:func:`_add_thresholds`), ordered outward
+  from each item's best-determined cut point (:func:`threshold_anchors`) and measured from
+  the scores' mean (``thresholds_from_mean_score`` of :func:`build_model`);
+* loadings per unit of their factor's SD (:func:`_add_loadings`), a second-order loading as
+  the Fisher z of its standardized value (:func:`_second_order_from_fisher_z`), and each
+  factor's first loading on the log scale under ``std_lv`` (:func:`positive_loadings`).
+
 The measurements behind them are in ``bench/README.md``.
 """
 
@@ -37,6 +44,7 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
+from pymc.distributions.transforms import ZeroSumTransform
 
 from bayes_rent.backend.parameters import PriorGroup, element_vector
 from bayes_rent.backend.respondent_loglik import respondent_loglik_diagnostics
@@ -210,19 +218,6 @@ def check_supported(layout: Layout) -> None:
         )
 
 
-def _structure_is_cyclic(layout: Layout) -> bool:
-    """Whether the directed graph of B (nonzero or free cells) has a cycle (a feedback loop)."""
-    b = np.zeros((layout.n_latent,) * 2, dtype=bool)
-    pt_rows = layout.partable.set_index("id")
-    for rid, name, i, j in layout.cells:
-        if name == "B" and (pt_rows.at[rid, "free"] or pt_rows.at[rid, "value"] != 0):
-            b[i, j] = True
-    reach = b.copy()
-    for _ in range(layout.n_latent):
-        reach = reach | (reach.astype(int) @ b.astype(int) > 0)
-    return bool(np.diag(reach).any())
-
-
 def _segments(layout: Layout, group: PriorGroup) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where each threshold of a group sits: its item, whether it opens the item, and the
     position of the item's first threshold in the group's vector."""
@@ -329,6 +324,28 @@ def _add_thresholds(layout: Layout, group: PriorGroup, response_sd, elements,
     return pt.set_subtensor(elements[np.array(group.elements)], tau)
 
 
+def measured_latents(layout: Layout) -> np.ndarray:
+    """Which latents have items of their own (a loading in ``Lambda``, free or fixed non-zero).
+
+    Phantoms count as measured: their data are their scores. The others (second-order
+    factors, constructs defined through other constructs) enter no item's likelihood.
+
+    Examples
+    --------
+    >>> from bayes_rent.spec.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> lay = build_layout(build_partable("f =~ y1 + y2\\nh =~ y3 + y4\\ng =~ f + h"))
+    >>> dict(zip(lay.latent, measured_latents(lay).tolist()))
+    {'f': True, 'h': True, 'g': False}
+    """
+    pt_rows = layout.partable.set_index("id")
+    out = layout.phantom.copy()
+    for rid, name, _, j in layout.cells:
+        if name == "Lambda" and (pt_rows.at[rid, "free"] or pt_rows.at[rid, "value"] != 0):
+            out[j] = True
+    return out
+
+
 def positive_loadings(layout: Layout) -> np.ndarray:
     """Elements held positive: the first loading of every factor whose sign the model leaves free.
 
@@ -343,26 +360,157 @@ def positive_loadings(layout: Layout) -> np.ndarray:
     return np.array(sorted({layout.row_element[r] for r in rows}), dtype=int)
 
 
-def _add_positive_loadings(group: PriorGroup, positive: np.ndarray):
-    """A loading vector whose elements in ``positive`` are sampled on the log scale.
+def loading_factors(layout: Layout) -> dict[int, int]:
+    """Element → the latent whose SD its loading is sampled in units of.
 
-    The prior stays on the loadings themselves (truncated at 0 for the positive ones); the
-    Jacobian of ``λ = exp(raw)`` is ``raw``.
+    Only an item's loading on one factor (a cell of ``Lambda``) qualifies. A label shared by
+    loadings on different factors, or a second-order loading (a cell of ``B``, on which the
+    factors' SDs themselves depend), keeps its natural scale.
+
+    Examples
+    --------
+    >>> from bayes_rent.spec.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> lay = build_layout(build_partable("f =~ y1 + y2 + y3\\ng =~ f + y4 + y5"))
+    >>> {lay.elements[k].name: lay.latent[j] for k, j in loading_factors(lay).items()}
+    {'f=~y2': 'f', 'f=~y3': 'f', 'g=~y4': 'g', 'g=~y5': 'g'}
     """
+    cells: dict[int, set] = {}
+    for rid, name, _, j in layout.cells:
+        if rid in layout.row_element:
+            cells.setdefault(layout.row_element[rid], set()).add((name, j))
+    out = {}
+    for k in layout.elements_of("loading"):
+        where = cells.get(k, set())
+        if len(where) == 1:
+            name, j = next(iter(where))
+            if name == "Lambda" and not layout.phantom[j]:
+                out[k] = j
+    return out
+
+
+def second_order_loadings(layout: Layout) -> dict[int, tuple[int, int]]:
+    """Element → (f, g): a loading of factor f on a higher-order factor g, sampled as the
+    Fisher z of its standardized value (:func:`_second_order_from_fisher_z`).
+
+    It qualifies when g is f's only predictor, f keeps a residual variance, g's own SD does
+    not come from such a loading, and f does not lead back to g. A loading held positive
+    (:func:`positive_loadings`) has its Fisher z sampled on the log scale.
+
+    Examples
+    --------
+    >>> from bayes_rent.spec.layout import build_layout
+    >>> from bayes_rent.spec.partable import build_partable
+    >>> text = "f =~ y1 + y2\\nh =~ y3 + y4\\nk =~ y5 + y6\\ng =~ f + h + k"
+    >>> lay = build_layout(build_partable(text, std_lv=True))
+    >>> {lay.elements[e].name: (lay.latent[f], lay.latent[g])
+    ...  for e, (f, g) in second_order_loadings(lay).items()}
+    {'g=~f': ('f', 'g'), 'g=~h': ('h', 'g'), 'g=~k': ('k', 'g')}
+    """
+    pt_rows = layout.partable.set_index("id")
+    predictors: dict[int, set] = {}
+    cells: dict[int, set] = {}
+    for rid, name, i, j in layout.cells:
+        if name == "B" and (pt_rows.at[rid, "free"] or pt_rows.at[rid, "value"] != 0):
+            predictors.setdefault(i, set()).add(j)
+        if rid in layout.row_element:
+            cells.setdefault(layout.row_element[rid], set()).add((name, i, j))
+    residual = np.zeros(layout.n_latent, dtype=bool)
+    for r in layout.partable.itertuples():
+        if r.op == "~~" and r.lhs == r.rhs and r.lhs in layout.latent:
+            residual[layout.latent.index(r.lhs)] = r.free or r.value > 0
+
+    def downstream(f: int) -> set:
+        seen, todo = set(), [f]
+        while todo:
+            x = todo.pop()
+            for i, js in predictors.items():
+                if x in js and i not in seen:
+                    seen.add(i)
+                    todo.append(i)
+        return seen
+
+    out = {}
+    for k in layout.elements_of("loading"):
+        where = cells.get(k, set())
+        if len(where) != 1:
+            continue
+        name, f, g = next(iter(where))
+        if (name == "B" and predictors.get(f) == {g} and residual[f]
+                and not layout.phantom[[f, g]].any() and g not in downstream(f)):
+            out[k] = (f, g)
+    outcomes = {f for f, _ in out.values()}
+    return {k: (f, g) for k, (f, g) in out.items() if g not in outcomes}
+
+
+def _second_order_from_fisher_z(slopes: dict[int, tuple[int, int]], latent_sd, psi, elements):
+    """Second-order loadings from the Fisher z of their standardized value, with the
+    log-Jacobian.
+
+    A first-order factor f measured by a higher-order g has ``ρ = β·sd_g / sd_f`` with
+    ``sd_f² = β² sd_g² + ψ_f``; its scores (and so the data) see ρ. Near ρ = 1 a large change
+    of β is a small one of ρ, so β has a long right tail that a sampler crosses slowly. The
+    sampler moves ``u = atanh ρ = asinh(β·sd_g/√ψ_f)``, close to normal; the prior stays on β
+    and the Jacobian is ``cosh(u)·√ψ_f/sd_g`` (``sd_g`` and ψ_f do not involve β:
+    :func:`second_order_loadings`). ``elements`` holds u where β goes.
+    """
+    at = np.array(list(slopes))
+    f = np.array([fg[0] for fg in slopes.values()])
+    g = np.array([fg[1] for fg in slopes.values()])
+    u = elements[at]
+    psi_sd = pt.sqrt(pt.diagonal(psi))[f]
+    beta = pt.sinh(u) * psi_sd / latent_sd[g]
+    log_jacobian = (pt.log(pt.cosh(u)) + pt.log(psi_sd) - pt.log(latent_sd[g])).sum()
+    return pt.set_subtensor(elements[at], beta), log_jacobian
+
+
+def _loading_groups(groups: list[PriorGroup], positive: np.ndarray,
+                    factor_of: dict[int, int], slopes: dict) -> list[PriorGroup]:
+    """The loading groups this backend samples on its own scales (:func:`_add_loadings`)."""
+    special = set(positive.tolist()) | set(factor_of) | set(slopes)
+    return [g for g in groups if g.kind == "loading" and set(g.elements) & special]
+
+
+def _raw_loadings(group: PriorGroup, positive: np.ndarray):
+    """The sampled loadings of a group: per unit of their factor's SD, and on the log scale
+    for the elements in ``positive``; with the log-Jacobian of ``exp``."""
     mask = np.isin(group.elements, positive)
     raw = pm.Flat(group.name + "_raw", dims=group.dim, initval=np.where(mask, 0.0, 0.5))
-    values = pt.switch(mask, pt.exp(raw), raw)
-    loadings = pm.Deterministic(group.name, values, dims=group.dim)
+    return pt.switch(mask, pt.exp(raw), raw), raw[np.flatnonzero(mask)].sum()
+
+
+def _add_loadings(group: PriorGroup, log_jacobian, factor_of: dict[int, int], latent_sd,
+                  elements):
+    """A group's loadings, items' loadings divided by their factor's SD, with their prior.
+
+    ``elements`` holds the group's values from :func:`_raw_loadings`, second-order loadings
+    already on their own scale (:func:`_second_order_from_fisher_z`).
+
+    In the theta parameterization an item's latent response sees ``λ·sd_f``; sampled
+    directly, a factor whose SD is a parameter (an endogenous factor under ``std_lv``, any
+    factor under markers) ties its loadings to its variance, its paths and, for a
+    second-order factor, to its higher-order loading, along a curved ridge. Sampled as
+    ``λ̃ = λ·sd_f``, the items see ``λ̃`` alone. The model is unchanged: the prior stays on
+    λ (truncated at 0 for the positive ones), and the Jacobian of λ̃ → λ is ``1/sd_f`` per
+    loading (``sd_f`` depends on paths and variances only).
+    """
+    scaled = np.array([k in factor_of for k in group.elements])
+    column = np.array([factor_of.get(k, 0) for k in group.elements])
+    sd = pt.switch(scaled, latent_sd[column], 1.0)
+    at = np.array(group.elements)
+    loadings = pm.Deterministic(group.name, elements[at] / sd, dims=group.dim)
     prior = pm.logp(prior_distribution(group.spec), loadings).sum()
-    pm.Potential(group.name + "_prior", prior + raw[np.flatnonzero(mask)].sum())
-    return loadings
+    pm.Potential(group.name + "_prior", prior + log_jacobian - pt.log(sd).sum())
+    return pt.set_subtensor(elements[at], loadings)
 
 
 def sampled_point(
     layout: Layout, groups: list[PriorGroup], elements: np.ndarray, point: dict,
     scores: np.ndarray, responses: Responses, thresholds_from_mean_score: bool = True,
+    loadings_per_factor_sd: bool = True, second_order_fisher_z: bool = True,
 ) -> dict:
-    """A starting point on the scales the model samples: standardized thresholds and scores.
+    """A starting point on the scales the model samples: standardized thresholds, loadings
+    and scores.
 
     Parameters
     ----------
@@ -378,7 +526,7 @@ def sampled_point(
         ``(N, n_real_latent)`` starting latent scores.
     responses : Responses
         The answers (they choose each item's anchor threshold: :func:`threshold_anchors`).
-    thresholds_from_mean_score : bool
+    thresholds_from_mean_score, loadings_per_factor_sd, second_order_fisher_z : bool
         As for :func:`build_model`.
     """
     sigma, _ = implied_moments(layout, elements)
@@ -388,25 +536,41 @@ def sampled_point(
         shift = lam[:, ~layout.phantom] @ scores.mean(axis=0)
     scale = np.sqrt(np.diag(sigma))
     latent_cov = implied_from_matrices(layout.matrices(layout.row_values(elements))).latent_cov
-    score_sd = np.sqrt(np.diag(latent_cov))[~layout.phantom]
+    latent_sd = np.sqrt(np.diag(latent_cov))
     out = dict(point)
     positive = positive_loadings(layout)
+    factor_of = loading_factors(layout) if loadings_per_factor_sd else {}
     for g in groups:
         if g.kind == "threshold":
             items, _, _ = _segments(layout, g)
             tau = out.pop(g.name) - shift[items]
             out[g.name + "_raw"] = _thresholds_to_raw(tau / scale[items],
                                                       threshold_anchors(layout, g, responses))
-        elif (mask := np.isin(g.elements, positive)).any():
-            x = out.pop(g.name)
-            out[g.name + "_raw"] = np.where(mask, np.log(np.maximum(x, 1e-3)), x)
-    out["latent_scores_standardized"] = scores / score_sd[None, :]
+    slopes = second_order_loadings(layout) if second_order_fisher_z else {}
+    psi_sd = np.sqrt(np.diag(layout.matrices(layout.row_values(elements))["Psi"]))
+    for g in _loading_groups(groups, positive, factor_of, slopes):
+        sd = np.array([latent_sd[factor_of[k]] if k in factor_of else 1.0 for k in g.elements])
+        x = out.pop(g.name) * sd
+        for pos, k in enumerate(g.elements):
+            if k in slopes:
+                f, h = slopes[k]
+                x[pos] = np.arcsinh(x[pos] * latent_sd[h] / psi_sd[f])
+        mask = np.isin(g.elements, positive)
+        out[g.name + "_raw"] = np.where(mask, np.log(np.maximum(x, 1e-3)), x)
+    measured = measured_latents(layout)[~layout.phantom]
+    standardized = (scores / latent_sd[~layout.phantom][None, :])[:, measured]
+    out["score_means_standardized"] = standardized.mean(axis=0)
+    out["score_deviations_standardized"] = standardized - standardized.mean(axis=0)
+    if not measured.all():
+        # the likelihood never sees them: any start serves
+        out["higher_order_residuals"] = np.zeros((len(scores), int((~measured).sum())))
     return out
 
 
 def build_model(
     layout: Layout, groups: list[PriorGroup], responses: Responses,
-    thresholds_from_mean_score: bool = True,
+    thresholds_from_mean_score: bool = True, loadings_per_factor_sd: bool = True,
+    second_order_fisher_z: bool = True,
 ) -> pm.Model:
     """Build the PyMC model of the conditional backend.
 
@@ -426,13 +590,22 @@ def build_model(
         scores and the thresholds at once. The map (τ', η) → (τ, η) is a shear with unit
         Jacobian: the same posterior, in coordinates where the likelihood sees τ' and the
         scores' deviations from their mean. False samples τ' = τ (the model as written).
+    loadings_per_factor_sd : bool
+        Sample each item's loading in units of its factor's SD (:func:`_add_loadings`), the
+        scale the items see. False samples the loadings themselves.
+    second_order_fisher_z : bool
+        Sample a first-order factor's loading on its higher-order factor as the Fisher z of
+        its standardized value (:func:`_second_order_from_fisher_z`). False samples the
+        loading itself.
 
     Returns
     -------
     pymc.Model
         The parameters as in the marginal backend; ``thresholds`` (dim ``threshold``, named
         ``item|t1``, ...; sampled as ``thresholds_raw``) and ``latent_scores`` (dims
-        ``(respondent, construct)``; sampled as ``latent_scores_standardized``) as
+        ``(respondent, construct)``; sampled, for the constructs with items, in units of
+        their SD as ``score_means_standardized`` plus ``score_deviations_standardized``
+        (zero-sum over respondents), and as ``higher_order_residuals`` for the others) as
         deterministics; the answers are ``pm.Data``.
     """
     check_supported(layout)
@@ -444,6 +617,12 @@ def build_model(
         coords[g.dim] = [layout.elements[k].name for k in g.elements]
     coords["respondent"] = list(responses.respondents)
     coords["construct"] = [layout.latent[k] for k in real]
+    measured = measured_latents(layout)
+    scored = np.flatnonzero(measured & ~layout.phantom)  # scores sampled
+    implied_only = np.flatnonzero(~measured)  # scores drawn from their conditional normal
+    kept = np.flatnonzero(measured)  # the scores the latent density is written for
+    coords["measured_construct"] = [layout.latent[k] for k in scored]
+    coords["higher_order_construct"] = [layout.latent[k] for k in implied_only]
 
     obs_pos = {v: k for k, v in enumerate(layout.observed)}
     ord_pos = np.array([obs_pos[v] for v in responses.ordinal_items], dtype=int)
@@ -465,7 +644,6 @@ def build_model(
     cut_table[:, 0] = -_OPEN_END
     for j, c, v in fixed_thr:
         cut_table[j, c] = v
-    cyclic = _structure_is_cyclic(layout)
 
     with pm.Model(coords=coords) as model:
         data = {name: pm.Data(name, value) for name, value in responses.as_data().items()}
@@ -477,13 +655,30 @@ def build_model(
         # placeholders: the thresholds are set once the latent responses' SDs exist
         given = {g.name: pt.zeros(len(g.elements)) for g in groups if g.kind == "threshold"}
         positive = positive_loadings(layout)
-        for g in groups:
-            if g.kind != "threshold" and np.isin(g.elements, positive).any():
-                given[g.name] = _add_positive_loadings(g, positive)
+        factor_of = loading_factors(layout) if loadings_per_factor_sd else {}
+        slopes = second_order_loadings(layout) if second_order_fisher_z else {}
+        own = _loading_groups(groups, positive, factor_of, slopes)
+        raw_loadings = {g.name: _raw_loadings(g, positive) for g in own}
+        given.update({name: sampled for name, (sampled, _) in raw_loadings.items()})
         elements = element_vector(groups, given)
-        # the matrices do not involve the thresholds, so they can be built first
+
+        def latent_sds(values):
+            mats = layout.matrices(layout.row_values(values, xp=pt), xp=pt)
+            cov = implied_from_matrices(mats, xp=pt).latent_cov
+            return pt.sqrt(pt.diagonal(cov)), mats["Psi"]
+
+        if slopes:
+            # the SD of the factor a second-order loading points from and the residual
+            # variance of the one it points to involve neither it nor the items' loadings
+            elements, log_jacobian = _second_order_from_fisher_z(
+                slopes, *latent_sds(elements), elements)
+            pm.Potential("second_order_loadings_jacobian", log_jacobian)
+        # the factors' SDs involve neither the items' loadings nor the thresholds
+        latent_sd, _ = latent_sds(elements)
+        for g in own:
+            elements = _add_loadings(g, raw_loadings[g.name][1], factor_of, latent_sd,
+                                     elements)
         mats = layout.matrices(layout.row_values(elements, xp=pt), xp=pt)
-        eye = np.eye(layout.n_latent)
         implied = implied_from_matrices(mats, xp=pt)
         cov_eta = implied.latent_cov
         response_sd = pt.sqrt(pt.diagonal(implied.sigma))
@@ -491,38 +686,62 @@ def build_model(
         # scores are sampled in units of their SD: a change of a latent variance then
         # rescales every respondent's score with it, instead of having to drag N scores
         # along one by one (the slowest direction of the centred posterior under markers)
-        score_sd = pt.sqrt(pt.diagonal(cov_eta))[real]
-        raw_scores = pm.Flat("latent_scores_standardized", dims=("respondent", "construct"))
-        scores = pm.Deterministic(
-            "latent_scores", raw_scores * score_sd[None, :], dims=("respondent", "construct")
-        )
+        latent_sd = pt.sqrt(pt.diagonal(cov_eta))
+        # and as their mean over the respondents plus deviations that sum to zero: with the
+        # thresholds measured from that mean, the answers see only the deviations, so the
+        # mean is a direction of its own (about 1/√N wide), not one through N scores
+        score_mean = pm.Flat("score_means_standardized", dims="measured_construct")
+        score_deviations = pm.Flat("score_deviations_standardized",
+                                   dims=("respondent", "measured_construct"),
+                                   transform=ZeroSumTransform([0]))
+        raw_scores = score_mean[None, :] + score_deviations
+        n = raw_scores.shape[0]
+        eta = pt.zeros((n, layout.n_latent))
+        eta = pt.set_subtensor(eta[:, scored], raw_scores * latent_sd[scored][None, :])
+        if len(phantom):
+            eta = pt.set_subtensor(eta[:, phantom], data["phantom_values"])
+        # the density of the scores that items (or data) see, with the constructs without
+        # items integrated out: N(μ_k, Σ_kk) from the implied moments. Sampled, a
+        # second-order factor's scores would sit on a narrow regression of its dimensions'
+        # scores, which every change of its loadings has to drag along
+        mean_eta = implied.latent_mean
+        deviation = eta[:, kept] - mean_eta[kept][None, :]
+        cov_kept = cov_eta[kept][:, kept]
+        # the quadratic form through the k × k precision rather than a triangular solve
+        # against all N respondents: a LAPACK call per gradient on a k × N right-hand side
+        # was the slowest step of the whole gradient
+        chol = pt.linalg.cholesky(cov_kept, lower=True, on_error="nan")
+        chol_inv = pt.linalg.solve_triangular(chol, np.eye(len(kept)), lower=True)
+        precision = chol_inv.T @ chol_inv
+        logdet = 2.0 * pt.log(pt.diagonal(chol)).sum()
+        quad = ((deviation @ precision) * deviation).sum()
+        latent_ll = -0.5 * (n * (len(kept) * np.log(2 * np.pi) + logdet) + quad)
+        # Jacobian of the standardization
+        latent_ll = latent_ll + n * pt.log(latent_sd[scored]).sum()
+        if len(implied_only):
+            # their scores given the others are N(m + G (η_k − μ_k), C): drawn through
+            # standard normals, which the likelihood never sees, so they cost the sampler
+            # nothing and the fit still reports every construct's scores
+            cov_uk = cov_eta[implied_only][:, kept]
+            gain = cov_uk @ precision
+            conditional_cov = cov_eta[implied_only][:, implied_only] - gain @ cov_uk.T
+            conditional_chol = pt.linalg.cholesky(
+                0.5 * (conditional_cov + conditional_cov.T), lower=True, on_error="nan")
+            residual = pm.Normal("higher_order_residuals", 0.0, 1.0,
+                                 dims=("respondent", "higher_order_construct"))
+            eta = pt.set_subtensor(
+                eta[:, implied_only],
+                mean_eta[implied_only][None, :] + deviation @ gain.T
+                + residual @ conditional_chol.T,
+            )
+        pm.Deterministic("latent_scores", eta[:, real], dims=("respondent", "construct"))
         shift = None
         if thresholds_from_mean_score:
-            shift = mats["Lambda"][:, real] @ scores.mean(axis=0)
+            shift = mats["Lambda"][:, scored] @ (score_mean * latent_sd[scored])
         for g in groups:
             if g.kind == "threshold":
                 elements = _add_thresholds(layout, g, response_sd, elements,
                                            threshold_anchors(layout, g, responses), shift)
-        n = scores.shape[0]
-        eta = pt.zeros((n, layout.n_latent))
-        eta = pt.set_subtensor(eta[:, real], scores)
-        if len(phantom):
-            eta = pt.set_subtensor(eta[:, phantom], data["phantom_values"])
-        # centred: the disturbances of the structural equations are N(0, Psi)
-        zeta = eta @ (eye - mats["B"]).T - mats["alpha"][None, :]
-        # the quadratic form through Ψ⁻¹ (m × m) rather than a triangular solve against all N
-        # respondents: a LAPACK call per gradient on an m × N right-hand side was the slowest
-        # step of the whole gradient
-        chol = pt.linalg.cholesky(mats["Psi"], lower=True, on_error="nan")
-        chol_inv = pt.linalg.solve_triangular(chol, eye, lower=True)
-        precision = chol_inv.T @ chol_inv
-        logdet = 2.0 * pt.log(pt.diagonal(chol)).sum()
-        quad = ((zeta @ precision) * zeta).sum()
-        latent_ll = -0.5 * (n * (layout.n_latent * np.log(2 * np.pi) + logdet) + quad)
-        latent_ll = latent_ll + n * pt.log(score_sd).sum()  # Jacobian of the standardization
-        if cyclic:
-            # a feedback loop: the map from ζ to η has a Jacobian that depends on B
-            latent_ll = latent_ll + n * pt.log(pt.abs(pt.linalg.det(eye - mats["B"])))
         pm.Potential("latent_density", pt.switch(pt.isnan(latent_ll), -np.inf, latent_ll))
 
         mean = mats["nu"][None, :] + eta @ mats["Lambda"].T
