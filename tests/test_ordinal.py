@@ -224,10 +224,9 @@ g ~ f1
 
 
 @pytest.mark.parametrize("std_lv", [True, False], ids=["std_lv", "markers"])
-def test_loading_coordinates_change_the_density_by_their_jacobian_only(std_lv):
-    """Items' loadings as the Fisher z of their standardized value, per unit of their
-    factor's SD (λ = sinh(v) / sd_f), and the second-order loadings as a Fisher z
-    (β = sinh(u)·√ψ_f / sd_g), the defaults, against both
+def test_loadings_per_factor_sd_change_the_coordinates_not_the_posterior(std_lv):
+    """Items' loadings per unit of their factor's SD (λ = λ̃ / sd_f) and the second-order
+    loadings as a Fisher z (β = sinh(u)·√ψ_f / sd_g), the defaults, against both
     sampled as written: the joint log densities at the same natural parameters differ by
     exactly the log-Jacobian of the maps (the same posterior in two coordinates), and the
     reported loadings are the same. The model has a second-order factor with a path, so the
@@ -250,7 +249,7 @@ def test_loading_coordinates_change_the_density_by_their_jacobian_only(std_lv):
     slopes = conditional.second_order_loadings(layout)
     # under markers g =~ f2 is fixed at 1; under std_lv it is held positive
     assert [layout.elements[k].name for k in slopes] == ["g=~f2", "g=~f3"][1 - std_lv:]
-    as_written = dict(loadings_per_factor_sd=False, fisher_z_loadings=False)
+    as_written = dict(loadings_per_factor_sd=False, second_order_fisher_z=False)
     written = conditional.build_model(layout, groups, responses, **as_written)
     per_sd = prepared.pm_model
     start, scores = conditional_start(layout, parts["data"], responses, std_lv=std_lv)
@@ -271,17 +270,11 @@ def test_loading_coordinates_change_the_density_by_their_jacobian_only(std_lv):
             layout, groups, x, point, z, responses, **as_written))
         at_s = _values(per_sd, conditional.sampled_point(layout, groups, x, point, z,
                                                          responses))
-        # densities of the same posterior in two coordinates differ by the log-Jacobian
+        # densities of the same posterior in two coordinates: they differ by log |dλ/dλ̃|,
+        # except for the loadings sampled on the log scale (log λ̃ = log λ + log sd_f is a shift)
         mats = layout.matrices(layout.row_values(x))
         sd = np.sqrt(np.diag(implied_from_matrices(mats).latent_cov))
-        # every item is ordinal: λ sampled as v = asinh(λ sd_f), dλ/dv = cosh(v) / sd_f; held
-        # positive, as log v rather than log λ
-        log_jacobian = 0.0
-        for k, j in scaled.items():
-            v = np.arcsinh(x[k] * sd[j])
-            log_jacobian += np.log(np.cosh(v) / sd[j])
-            if k in positive:
-                log_jacobian += np.log(v) - np.log(x[k])
+        log_jacobian = -sum(np.log(sd[j]) for k, j in scaled.items() if k not in positive)
         # and a second-order loading β sampled as u = asinh(β sd_g / √ψ_f): dβ/du; held
         # positive, as log u rather than log β
         for k, (f, g) in slopes.items():

@@ -27,9 +27,8 @@ map has its Jacobian in the model, so the posterior is the one written above:
 * thresholds per unit of the latent response's SD (:func:`_add_thresholds`), ordered outward
   from each item's best-determined cut point (:func:`threshold_anchors`) and measured from
   the scores' mean (``thresholds_from_mean_score`` of :func:`build_model`);
-* loadings per unit of their factor's SD (:func:`_add_loadings`), ordinal items' and
-  second-order loadings as the Fisher z of their standardized value
-  (:func:`_second_order_from_fisher_z`, :func:`ordinal_item_loadings`), and each
+* loadings per unit of their factor's SD (:func:`_add_loadings`), a second-order loading as
+  the Fisher z of its standardized value (:func:`_second_order_from_fisher_z`), and each
   factor's first loading on the log scale under ``std_lv`` (:func:`positive_loadings`).
 
 The measurements behind them are in ``bench/README.md``.
@@ -480,27 +479,12 @@ def _raw_loadings(group: PriorGroup, positive: np.ndarray):
     return pt.switch(mask, pt.exp(raw), raw), raw[np.flatnonzero(mask)].sum()
 
 
-def ordinal_item_loadings(layout: Layout, factor_of: dict[int, int]) -> set[int]:
-    """The loadings of :func:`loading_factors` whose item is ordinal (residual variance 1).
-
-    Sampled per unit of their factor's SD, ``λ̃``, their standardized value is
-    ``λ̃ / √(λ̃² + 1)``, and :func:`_add_loadings` samples its Fisher z, ``asinh λ̃``.
-    """
-    pt_rows = layout.partable
-    ordinal = set(pt_rows.loc[pt_rows["op"] == "|", "lhs"])
-    items = {layout.row_element[rid]: layout.observed[i] for rid, name, i, _ in layout.cells
-             if name == "Lambda" and rid in layout.row_element}
-    return {k for k in factor_of if items.get(k) in ordinal}
-
-
 def _add_loadings(group: PriorGroup, log_jacobian, factor_of: dict[int, int], latent_sd,
-                  elements, fisher_z: set[int] | None = None):
+                  elements):
     """A group's loadings, items' loadings divided by their factor's SD, with their prior.
 
     ``elements`` holds the group's values from :func:`_raw_loadings`, second-order loadings
-    already on their own scale (:func:`_second_order_from_fisher_z`). Those in
-    ``fisher_z`` (:func:`ordinal_item_loadings`) hold ``u = asinh λ̃``: a large loading, like
-    a second-order one, has a long right tail that its Fisher z does not.
+    already on their own scale (:func:`_second_order_from_fisher_z`).
 
     In the theta parameterization an item's latent response sees ``λ·sd_f``; sampled
     directly, a factor whose SD is a parameter (an endogenous factor under ``std_lv``, any
@@ -514,12 +498,7 @@ def _add_loadings(group: PriorGroup, log_jacobian, factor_of: dict[int, int], la
     column = np.array([factor_of.get(k, 0) for k in group.elements])
     sd = pt.switch(scaled, latent_sd[column], 1.0)
     at = np.array(group.elements)
-    fisher = np.isin(group.elements, list(fisher_z or ()))
-    values = elements[at]
-    if fisher.any():
-        log_jacobian = log_jacobian + pt.log(pt.cosh(values[np.flatnonzero(fisher)])).sum()
-        values = pt.switch(fisher, pt.sinh(values), values)
-    loadings = pm.Deterministic(group.name, values / sd, dims=group.dim)
+    loadings = pm.Deterministic(group.name, elements[at] / sd, dims=group.dim)
     prior = pm.logp(prior_distribution(group.spec), loadings).sum()
     pm.Potential(group.name + "_prior", prior + log_jacobian - pt.log(sd).sum())
     return pt.set_subtensor(elements[at], loadings)
@@ -528,7 +507,7 @@ def _add_loadings(group: PriorGroup, log_jacobian, factor_of: dict[int, int], la
 def sampled_point(
     layout: Layout, groups: list[PriorGroup], elements: np.ndarray, point: dict,
     scores: np.ndarray, responses: Responses, thresholds_from_mean_score: bool = True,
-    loadings_per_factor_sd: bool = True, fisher_z_loadings: bool = True,
+    loadings_per_factor_sd: bool = True, second_order_fisher_z: bool = True,
 ) -> dict:
     """A starting point on the scales the model samples: standardized thresholds, loadings
     and scores.
@@ -547,7 +526,7 @@ def sampled_point(
         ``(N, n_real_latent)`` starting latent scores.
     responses : Responses
         The answers (they choose each item's anchor threshold: :func:`threshold_anchors`).
-    thresholds_from_mean_score, loadings_per_factor_sd, fisher_z_loadings : bool
+    thresholds_from_mean_score, loadings_per_factor_sd, second_order_fisher_z : bool
         As for :func:`build_model`.
     """
     sigma, _ = implied_moments(layout, elements)
@@ -567,8 +546,7 @@ def sampled_point(
             tau = out.pop(g.name) - shift[items]
             out[g.name + "_raw"] = _thresholds_to_raw(tau / scale[items],
                                                       threshold_anchors(layout, g, responses))
-    slopes = second_order_loadings(layout) if fisher_z_loadings else {}
-    fisher_items = ordinal_item_loadings(layout, factor_of) if fisher_z_loadings else set()
+    slopes = second_order_loadings(layout) if second_order_fisher_z else {}
     psi_sd = np.sqrt(np.diag(layout.matrices(layout.row_values(elements))["Psi"]))
     for g in _loading_groups(groups, positive, factor_of, slopes):
         sd = np.array([latent_sd[factor_of[k]] if k in factor_of else 1.0 for k in g.elements])
@@ -577,8 +555,6 @@ def sampled_point(
             if k in slopes:
                 f, h = slopes[k]
                 x[pos] = np.arcsinh(x[pos] * latent_sd[h] / psi_sd[f])
-            elif k in fisher_items:
-                x[pos] = np.arcsinh(x[pos])
         mask = np.isin(g.elements, positive)
         out[g.name + "_raw"] = np.where(mask, np.log(np.maximum(x, 1e-3)), x)
     measured = measured_latents(layout)[~layout.phantom]
@@ -594,7 +570,7 @@ def sampled_point(
 def build_model(
     layout: Layout, groups: list[PriorGroup], responses: Responses,
     thresholds_from_mean_score: bool = True, loadings_per_factor_sd: bool = True,
-    fisher_z_loadings: bool = True,
+    second_order_fisher_z: bool = True,
 ) -> pm.Model:
     """Build the PyMC model of the conditional backend.
 
@@ -617,11 +593,10 @@ def build_model(
     loadings_per_factor_sd : bool
         Sample each item's loading in units of its factor's SD (:func:`_add_loadings`), the
         scale the items see. False samples the loadings themselves.
-    fisher_z_loadings : bool
-        Sample a first-order factor's loading on its higher-order factor
-        (:func:`_second_order_from_fisher_z`), and an ordinal item's loading
-        (:func:`ordinal_item_loadings`), as the Fisher z of its standardized value. False
-        samples the loadings themselves (or per unit of the factor's SD).
+    second_order_fisher_z : bool
+        Sample a first-order factor's loading on its higher-order factor as the Fisher z of
+        its standardized value (:func:`_second_order_from_fisher_z`). False samples the
+        loading itself.
 
     Returns
     -------
@@ -681,7 +656,7 @@ def build_model(
         given = {g.name: pt.zeros(len(g.elements)) for g in groups if g.kind == "threshold"}
         positive = positive_loadings(layout)
         factor_of = loading_factors(layout) if loadings_per_factor_sd else {}
-        slopes = second_order_loadings(layout) if fisher_z_loadings else {}
+        slopes = second_order_loadings(layout) if second_order_fisher_z else {}
         own = _loading_groups(groups, positive, factor_of, slopes)
         raw_loadings = {g.name: _raw_loadings(g, positive) for g in own}
         given.update({name: sampled for name, (sampled, _) in raw_loadings.items()})
@@ -700,10 +675,9 @@ def build_model(
             pm.Potential("second_order_loadings_jacobian", log_jacobian)
         # the factors' SDs involve neither the items' loadings nor the thresholds
         latent_sd, _ = latent_sds(elements)
-        fisher_items = ordinal_item_loadings(layout, factor_of) if fisher_z_loadings else set()
         for g in own:
             elements = _add_loadings(g, raw_loadings[g.name][1], factor_of, latent_sd,
-                                     elements, fisher_items)
+                                     elements)
         mats = layout.matrices(layout.row_values(elements, xp=pt), xp=pt)
         implied = implied_from_matrices(mats, xp=pt)
         cov_eta = implied.latent_cov
