@@ -35,6 +35,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+from bench_ordinal_messy import slowest
 
 import bayes_rent as br
 from bayes_rent import sampling
@@ -89,10 +90,7 @@ def main() -> None:
                   f"{c.min_ess_bulk:8.0f} {c.divergences:7d} "
                   f"{'yes' if c.converged else 'no':>5} "
                   f"{load:4.1f}-{os.getloadavg()[0]:4.1f}", flush=True)
-            slowest = c.worst.sort_values("ess_bulk").head(3)
-            print("     slowest: " + "; ".join(
-                f"{name} (R-hat {r.r_hat:.4f}, ESS {r.ess_bulk:.0f})"
-                for name, r in slowest.iterrows()), flush=True)
+            print("     slowest: " + slowest(c), flush=True)
 
 
 if __name__ == "__main__":

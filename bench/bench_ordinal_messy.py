@@ -153,6 +153,13 @@ def clean_loading_z(fit) -> pd.Series:
     return (s["mean"] - truth) / s["sd"]
 
 
+def slowest(convergence, n: int = 3) -> str:
+    """The ``n`` parameters with the lowest bulk ESS, with their R-hat, on one line."""
+    rows = convergence.worst.sort_values("ess_bulk").head(n)
+    return "; ".join(f"{name} (R-hat {r.r_hat:.4f}, ESS {r.ess_bulk:.0f})"
+                     for name, r in rows.iterrows())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
@@ -192,10 +199,7 @@ def main() -> None:
         print(f"{seed:4d} {args.n:5d} {run:>18} {total:8.0f} {cpu:6.0f} {c.max_r_hat:9.3f} "
               f"{c.min_ess_bulk:8.0f} {c.divergences:7d} {'yes' if c.converged else 'no':>5} "
               f"{z:9.2f} {load:4.1f}-{os.getloadavg()[0]:4.1f}", flush=True)
-        slowest = c.worst.sort_values("ess_bulk").head(3)
-        print("     slowest: " + "; ".join(
-            f"{name} (R-hat {r.r_hat:.4f}, ESS {r.ess_bulk:.0f})"
-            for name, r in slowest.iterrows()), flush=True)
+        print("     slowest: " + slowest(c), flush=True)
 
 
 if __name__ == "__main__":
