@@ -50,7 +50,7 @@ from bayes_rent.backend.parameters import PriorGroup, element_vector
 from bayes_rent.backend.respondent_loglik import respondent_loglik_diagnostics
 from bayes_rent.data.observed import DataError
 from bayes_rent.spec.identification import sign_loading_rows
-from bayes_rent.spec.implied import implied_from_matrices, implied_moments
+from bayes_rent.spec.implied import implied_from_matrices
 from bayes_rent.spec.layout import Layout
 from bayes_rent.spec.priors import prior_distribution
 
@@ -529,14 +529,13 @@ def sampled_point(
     thresholds_from_mean_score, loadings_per_factor_sd, second_order_fisher_z : bool
         As for :func:`build_model`.
     """
-    sigma, _ = implied_moments(layout, elements)
+    mats = layout.matrices(layout.row_values(elements))
+    implied = implied_from_matrices(mats)
     shift = np.zeros(layout.n_observed)
     if thresholds_from_mean_score:
-        lam = layout.matrices(layout.row_values(elements))["Lambda"]
-        shift = lam[:, ~layout.phantom] @ scores.mean(axis=0)
-    scale = np.sqrt(np.diag(sigma))
-    latent_cov = implied_from_matrices(layout.matrices(layout.row_values(elements))).latent_cov
-    latent_sd = np.sqrt(np.diag(latent_cov))
+        shift = mats["Lambda"][:, ~layout.phantom] @ scores.mean(axis=0)
+    scale = np.sqrt(np.diag(implied.sigma))
+    latent_sd = np.sqrt(np.diag(implied.latent_cov))
     out = dict(point)
     positive = positive_loadings(layout)
     factor_of = loading_factors(layout) if loadings_per_factor_sd else {}
@@ -547,7 +546,7 @@ def sampled_point(
             out[g.name + "_raw"] = _thresholds_to_raw(tau / scale[items],
                                                       threshold_anchors(layout, g, responses))
     slopes = second_order_loadings(layout) if second_order_fisher_z else {}
-    psi_sd = np.sqrt(np.diag(layout.matrices(layout.row_values(elements))["Psi"]))
+    psi_sd = np.sqrt(np.diag(mats["Psi"]))
     for g in _loading_groups(groups, positive, factor_of, slopes):
         sd = np.array([latent_sd[factor_of[k]] if k in factor_of else 1.0 for k in g.elements])
         x = out.pop(g.name) * sd
@@ -685,8 +684,8 @@ def build_model(
 
         # scores are sampled in units of their SD: a change of a latent variance then
         # rescales every respondent's score with it, instead of having to drag N scores
-        # along one by one (the slowest direction of the centred posterior under markers)
-        latent_sd = pt.sqrt(pt.diagonal(cov_eta))
+        # along one by one (the slowest direction of the centred posterior under markers);
+        # latent_sd, from before the items' loadings were set, is theirs
         # and as their mean over the respondents plus deviations that sum to zero: with the
         # thresholds measured from that mean, the answers see only the deviations, so the
         # mean is a direction of its own (about 1/√N wide), not one through N scores
